@@ -1,0 +1,56 @@
+package main
+
+import (
+	"os"
+	"strconv"
+
+	"github.com/spf13/cobra"
+)
+
+// newRootCmd builds the vmarket command tree. Every flag takes its default
+// from a VMARKET_* environment variable, named in the flag's help.
+func newRootCmd() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "vmarket",
+		Short: "Lua-scriptable service marketplace runtime",
+		Long: `vmarket serves a V Cloud compatible service marketplace: providers publish
+catalogs of service types with Lua start/stop/refund scripts, users buy and
+pay for services, and vmarket runs the scripts in a sandbox.
+
+Run "vmarket serve" to start the server with its embedded defaults.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.AddCommand(
+		newServeCmd(),
+		newTokenCmd(),
+		newTemplateCmd(),
+	)
+	return root
+}
+
+// envString returns the environment variable name's value, or def when it
+// is unset or empty.
+func envString(name, def string) string {
+	if v, ok := os.LookupEnv(name); ok && v != "" {
+		return v
+	}
+	return def
+}
+
+// envBool returns the environment variable name parsed as a boolean, or def
+// when it is unset or not a boolean.
+func envBool(name string, def bool) bool {
+	if v, ok := os.LookupEnv(name); ok && v != "" {
+		if b, err := strconv.ParseBool(v); err == nil {
+			return b
+		}
+	}
+	return def
+}
+
+// addServerFlag adds the --server flag of client commands.
+func addServerFlag(cmd *cobra.Command, target *string) {
+	cmd.Flags().StringVar(target, "server", envString("VMARKET_SERVER", "http://127.0.0.1:8080"),
+		"vmarket server base URL (env VMARKET_SERVER)")
+}
