@@ -496,4 +496,6 @@ func (f fileInfo) Mode() os.FileMode {
 }
 
 // String describes the server for logs.
-func (s *Server) String() string { return "sftpfake@" + net.JoinHostPort(s.Host(), strconv.Itoa(s.Port())) }
+func (s *Server) String() string {
+	return "sftpfake@" + net.JoinHostPort(s.Host(), strconv.Itoa(s.Port()))
+}
