@@ -1,0 +1,157 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/vmarket/vmarket/market"
+	"github.com/vmarket/vmarket/market/luascript"
+	"github.com/vmarket/vmarket/templates"
+)
+
+func newTemplateCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "template",
+		Short: "Check and upload service templates",
+		Long: `A template is one JSON file holding a provider, its categories and their
+service types. Scripts (serviceAPI.start/stop/refund) are inline Lua or
+"@file.lua" references to plain Lua files next to the template. See the
+README's "Template format" section.`,
+	}
+	cmd.AddCommand(newTemplateCheckCmd(), newTemplatePushCmd())
+	return cmd
+}
+
+// loadTemplate reads a template file, or a folder's template.json.
+func loadTemplate(path string) (*market.Template, error) {
+	if st, err := os.Stat(path); err == nil && st.IsDir() {
+		path = filepath.Join(path, templates.FileName)
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, err
+	}
+	t, _, err := templates.Load(os.DirFS(filepath.Dir(abs)), filepath.Base(abs))
+	if err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+func newTemplateCheckCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "check PATH",
+		Short: "Validate a template offline",
+		Long: `Validate a template file (or a folder holding template.json) without a
+server: field rules, unique names, price sets, and every script decoded and
+compiled as Lua. Exits non-zero naming the field and script line at fault.`,
+		Example: `  vmarket template check templates/container-service
+  vmarket template check ./my-provider/template.json`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			t, err := loadTemplate(args[0])
+			if err != nil {
+				return err
+			}
+			if err := market.NewCatalog(nil, luascript.Compiler{}).CheckTemplate(t); err != nil {
+				return err
+			}
+			types := 0
+			for _, c := range t.Categories {
+				types += len(c.ServiceTypes)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "ok: provider %q, %d categories, %d service types\n", t.Provider.Name, len(t.Categories), types)
+			return nil
+		},
+	}
+}
+
+func newTemplatePushCmd() *cobra.Command {
+	var server, token string
+	var timeout time.Duration
+	cmd := &cobra.Command{
+		Use:   "push PATH",
+		Short: "Upload a template to a server",
+		Long: `Load a template (url-encoding its scripts), validate it offline, and upload
+it to POST /api/v1/template/add. The whole tree is created or updated in one
+transaction on the server. Authenticate with an operator token.`,
+		Example: `  vmarket template push templates/container-service --token "$(vmarket token)"
+  VMARKET_SERVER=https://market.example.com VMARKET_TOKEN=... vmarket template push ./my-provider`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			t, err := loadTemplate(args[0])
+			if err != nil {
+				return err
+			}
+			if err := market.NewCatalog(nil, luascript.Compiler{}).CheckTemplate(t); err != nil {
+				return err
+			}
+			body, err := json.Marshal(t)
+			if err != nil {
+				return err
+			}
+			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
+			defer cancel()
+			fmt.Fprintf(cmd.ErrOrStderr(), "uploading template for provider %q (%d bytes) to %s\n", t.Provider.Name, len(body), server)
+			out, err := postJSON(ctx, strings.TrimRight(server, "/")+"/api/v1/template/add", token, body)
+			if err != nil {
+				return err
+			}
+			var res market.TemplateResult
+			if err := json.Unmarshal(out, &res); err != nil {
+				return fmt.Errorf("unexpected answer: %w", err)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "ok: provider %q: %d created, %d updated\n", t.Provider.Name, res.Created, res.Updated)
+			for _, st := range res.ServiceTypes {
+				fmt.Fprintf(cmd.OutOrStdout(), "  %s / %s  %s\n", st.Category, st.Name, st.ID)
+			}
+			return nil
+		},
+	}
+	addServerFlag(cmd, &server)
+	cmd.Flags().StringVar(&token, "token", envString("VMARKET_TOKEN", ""), "operator bearer token (env VMARKET_TOKEN)")
+	cmd.Flags().DurationVar(&timeout, "timeout", 60*time.Second, "request timeout")
+	return cmd
+}
+
+// postJSON posts body and returns the answer body, or an error carrying
+// the server's message for non-2xx answers.
+func postJSON(ctx context.Context, url, token string, body []byte) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	out, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode/100 != 2 {
+		var env struct {
+			Message string `json:"message"`
+		}
+		if json.Unmarshal(out, &env) == nil && env.Message != "" {
+			return nil, fmt.Errorf("server answered %d: %s", resp.StatusCode, env.Message)
+		}
+		return nil, fmt.Errorf("server answered %d", resp.StatusCode)
+	}
+	return out, nil
+}

@@ -1,0 +1,132 @@
+// Package httpapi is vmarket's HTTP API on echo: the V Cloud Platform
+// routes, authentication of operators (JWT) and wallets (request
+// signatures), and the one place where market errors become HTTP answers.
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/vmarket/vmarket/market"
+	"github.com/vmarket/vmarket/market/opauth"
+)
+
+// Default body limits.
+const (
+	DefaultMaxBody         = 1 << 20
+	DefaultMaxTemplateBody = 8 << 20
+)
+
+// Config wires the API to the domain.
+type Config struct {
+	Catalog *market.Catalog
+	// Operators verifies operator bearer tokens.
+	Operators *opauth.Keyring
+	// Signatures authenticates wallet-signed requests; nil disables them.
+	Signatures echo.MiddlewareFunc
+	// SignedAddress returns the address a signed request was verified for.
+	SignedAddress func(echo.Context) (string, bool)
+	Logger        *slog.Logger
+	// MaxBody bounds JSON request bodies (default DefaultMaxBody).
+	MaxBody int64
+	// MaxTemplateBody bounds template uploads (default DefaultMaxTemplateBody).
+	MaxTemplateBody int64
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+}
+
+// Server is the HTTP API.
+type Server struct {
+	cfg   Config
+	echo  *echo.Echo
+	log   *slog.Logger
+	cache *responseCache
+}
+
+// New builds the API server and its routes.
+func New(cfg Config) *Server {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.MaxBody <= 0 {
+		cfg.MaxBody = DefaultMaxBody
+	}
+	if cfg.MaxTemplateBody <= 0 {
+		cfg.MaxTemplateBody = DefaultMaxTemplateBody
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	e := echo.New()
+	e.HideBanner = true
+	e.HidePort = true
+	s := &Server{cfg: cfg, echo: e, log: cfg.Logger, cache: newResponseCache(512, 4<<20)}
+	e.HTTPErrorHandler = s.handleError
+	e.Use(s.logRequests, s.recoverPanics, s.authenticate)
+	if cfg.Signatures != nil {
+		e.Use(cfg.Signatures)
+	}
+	s.routes()
+	return s
+}
+
+// Handler returns the server as an http.Handler.
+func (s *Server) Handler() http.Handler { return s.echo }
+
+// Echo exposes the echo instance so other parts (orders, admin) can add
+// routes with the same error handling and middleware.
+func (s *Server) Echo() *echo.Echo { return s.echo }
+
+func (s *Server) routes() {
+	g := s.echo.Group("/api/v1")
+	g.POST("/service/provider", s.createProvider)
+	g.GET("/service/provider", s.listProviders)
+	g.GET("/service/provider/:id", s.getProvider)
+	g.POST("/service/category", s.createCategoryOrType)
+	g.GET("/service/category", s.listCategories)
+	g.GET("/service/category/:id", s.getCategory)
+	g.POST("/service/type", s.createServiceType)
+	g.GET("/service/type", s.listServiceTypes)
+	g.GET("/service/type/:id", s.getServiceType)
+	g.GET("/template/add", s.addTemplate)
+	g.POST("/template/add", s.addTemplate)
+	s.echo.GET("/healthz", func(c echo.Context) error {
+		return c.JSONBlob(http.StatusOK, []byte(`{"status":"ok"}`))
+	})
+}
+
+// Serve serves on ln until ctx ends, then shuts down gracefully, waiting
+// up to grace for requests in flight.
+func (s *Server) Serve(ctx context.Context, ln net.Listener, grace time.Duration) error {
+	srv := &http.Server{
+		Handler:           s.echo,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return err
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}

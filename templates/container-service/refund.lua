@@ -1,0 +1,21 @@
+-- Container Service: refund.
+-- Pays back the unused whole hours of what was paid. Hours that have
+-- started count as used.
+local input = ...
+local order = input.order
+
+local paid = order.amountPaid
+local hours = order.duration
+if hours <= 0 or paid <= 0 then
+  return { amount = 0 }
+end
+
+local used = 0
+if order.serviceActivateTS and order.serviceActivateTS > 0 then
+  used = math.ceil((input.now - order.serviceActivateTS) / 3600)
+end
+if used < 0 then used = 0 end
+if used >= hours then
+  return { amount = 0 }
+end
+return { amount = paid * (hours - used) / hours }
