@@ -86,10 +86,65 @@ type CatalogWriter interface {
 	BundledTemplateHash(ctx context.Context, name string) (string, error)
 }
 
+// OrderFilter selects orders; empty fields do not filter.
+type OrderFilter struct {
+	// Party limits the list to orders bought by or paid to this address.
+	Party           string
+	IDs             []string
+	ServiceID       string
+	Service         string
+	Address         string
+	Recipient       string
+	Statuses        []OrderStatus
+	ServiceStatuses []ServiceStatus
+	// ServiceActivated filters on the flag when not nil.
+	ServiceActivated *bool
+	// CreatedFrom/CreatedTo bound createdAt (unix seconds, inclusive, 0 = open).
+	CreatedFrom, CreatedTo int64
+	// ServiceFrom bounds serviceActivateTS from below, ServiceTo endAt from
+	// above (unix seconds, inclusive, 0 = open).
+	ServiceFrom, ServiceTo int64
+	Page                   Page
+}
+
+// OrderReader reads orders and their ledger.
+type OrderReader interface {
+	Order(ctx context.Context, id string) (*Order, error)
+	Orders(ctx context.Context, f OrderFilter) ([]Order, int, error)
+	// DistinctOrderValues lists the distinct values of one order field
+	// (one IsDistinctField accepts) among the orders f selects (paging ignored).
+	DistinctOrderValues(ctx context.Context, field string, f OrderFilter) ([]string, error)
+	Payments(ctx context.Context, orderID string) ([]Payment, error)
+}
+
+// OrderWriter changes orders and the ledger inside a transaction.
+type OrderWriter interface {
+	CreateOrder(ctx context.Context, o *Order) error
+	UpdateOrder(ctx context.Context, o *Order) error
+	// AddPayment appends a ledger entry; it reports false (and changes
+	// nothing) when the (source, reference) pair is already recorded.
+	AddPayment(ctx context.Context, p *Payment) (bool, error)
+	// PaymentByReference returns the entry for (source, reference).
+	PaymentByReference(ctx context.Context, source, reference string) (*Payment, error)
+}
+
+// IsDistinctField reports whether GET /order/distinct may ask for the
+// distinct values of an order field.
+func IsDistinctField(name string) bool {
+	switch name {
+	case "serviceID", "service", "provider", "recipient", "address", "serviceCategoryID", "status", "serviceStatus":
+		return true
+	}
+	return false
+}
+
 // Tx is one write transaction: reads see its own writes.
 type Tx interface {
 	CatalogReader
 	CatalogWriter
+	OrderReader
+	OrderWriter
+	JobWriter
 }
 
 // Store is vmarket's persistence. Reads outside Update may run
@@ -97,6 +152,8 @@ type Tx interface {
 // when fn returns nil and rolls back otherwise.
 type Store interface {
 	CatalogReader
+	OrderReader
+	JobQueue
 	Update(ctx context.Context, fn func(tx Tx) error) error
 	Close() error
 }
