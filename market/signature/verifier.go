@@ -22,8 +22,10 @@ const (
 
 // Header text limits: longer values are rejected before any decoding.
 const (
-	maxTimeText      = 18  // unix seconds, digits only
-	maxSignatureText = 128 // base64 of 64 bytes is 88
+	maxTimeText = 18 // unix seconds, digits only
+	// sigText is the length of a signature header: padded standard
+	// base64 of 64 bytes.
+	sigText = (wallet.SignatureSize + 2) / 3 * 4
 )
 
 // Config configures a Verifier. The zero value of every field but Network
@@ -151,13 +153,16 @@ func (v *Verifier) Verify(r *Request) error {
 		return v.addressMismatch(r)
 	}
 
-	var sig [wallet.SignatureSize]byte
-	if len(r.Signature) > maxSignatureText {
+	// Padded base64 of 64 bytes is exactly sigText characters; Decode
+	// needs room for DecodedLen of them (66 bytes).
+	var buf [sigText / 4 * 3]byte
+	if len(r.Signature) != sigText {
 		return unauthorized(CheckSignature, "bad signature: not base64 of %d bytes", wallet.SignatureSize)
 	}
-	if n, err := base64.StdEncoding.Decode(sig[:], []byte(r.Signature)); err != nil || n != wallet.SignatureSize {
+	if n, err := base64.StdEncoding.Decode(buf[:], []byte(r.Signature)); err != nil || n != wallet.SignatureSize {
 		return unauthorized(CheckSignature, "bad signature: not base64 of %d bytes", wallet.SignatureSize)
 	}
+	sig := [wallet.SignatureSize]byte(buf[:wallet.SignatureSize])
 	msg := r.Message()
 	if !key.edwards.Verify(msg[:], sig[:]) {
 		return unauthorized(CheckSignature, "bad signature: it does not match the request and public key")
