@@ -137,6 +137,9 @@ func authorize(caller Caller, p *Provider) error {
 
 // CreateCategory creates a category under an existing provider.
 func (c *Catalog) CreateCategory(ctx context.Context, caller Caller, cat *Category) (*Category, error) {
+	if !caller.IsAdmin() && caller.Address == "" {
+		return nil, denied(caller, "creating a category needs a signed request or an operator token")
+	}
 	if err := cat.Validate(); err != nil {
 		return nil, err
 	}
@@ -173,6 +176,9 @@ func fieldNotFound(field string, err error) error {
 // given by categoryID or by category name (both must agree when both are
 // given). Its scripts must decode and compile.
 func (c *Catalog) CreateServiceType(ctx context.Context, caller Caller, t *ServiceType) (*ServiceType, error) {
+	if !caller.IsAdmin() && caller.Address == "" {
+		return nil, denied(caller, "creating a service type needs a signed request or an operator token")
+	}
 	if err := t.Validate(); err != nil {
 		return nil, err
 	}
