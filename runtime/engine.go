@@ -263,7 +263,7 @@ func (vs *vmState) exec(ctx context.Context, proto *lua.FunctionProto, name, fnN
 	r := &run{
 		eng: e, vs: vs, ctx: ctx, opts: opts, limits: &e.limits,
 		started: now, deadline: now.Add(timeout),
-		allocBase:  e.sampler.allocs(),
+		allocs:     &e.sampler.value,
 		scriptName: name,
 		logger:     e.logger,
 	}
@@ -277,6 +277,8 @@ func (vs *vmState) exec(ctx context.Context, proto *lua.FunctionProto, name, fnN
 		r.redactor = newRedactor(opts)
 	}
 	r.pub.r = r
+	r.allocBase = r.allocs.Load()
+	r.allocLimit = r.allocBase + uint64(e.limits.MemoryBytes)
 	res = &Result{Record: Record{Script: name, Function: fnName, Started: now}}
 
 	r.env = L.NewTable()

@@ -23,10 +23,12 @@ import (
 //     trips the limit before the allocation.
 //  2. An engine-wide sampler publishes the process's cumulative heap
 //     allocation counter (runtime/metrics /gc/heap/allocs:bytes) every
-//     millisecond while runs are active. Every 64 VM instructions a run
-//     compares it with the value at its last measurement: the run cannot
-//     have grown by more than the process allocated, so as long as that
-//     difference is below the remaining budget nothing needs measuring.
+//     millisecond while runs are active. Before every VM instruction a run
+//     compares it (one atomic load) with the value at its last
+//     measurement: the run cannot have grown by more than the process
+//     allocated, so as long as that difference is below the remaining
+//     budget (but at least 1/8 of the budget, which bounds how often a run
+//     near its budget is measured) nothing needs measuring.
 //  3. When it is not, the run's live memory is measured by walking
 //     everything the run can reach: the value stacks of its threads (main
 //     and coroutines), globals, loaded modules, upvalues, metatables. The
@@ -38,13 +40,15 @@ import (
 //
 // Precision: the walker counts what a script can still reach, as the
 // model above prices it; actual Go heap use differs by a small factor
-// (map overhead, slice capacity, boxing). Between two checks a script
-// runs at most ~64 instructions plus ~1 ms of sampler lag; since VM
-// instructions allocate small amounts, except an assignment to a far
-// array index, which gopher-lua fills with nils (capped here at
-// 1,048,575 slots = 16 MiB per instruction, see lua.MaxArrayIndex in
-// init), the overshoot before the limit trips is typically well under
-// one MiB and at most a few tens of MiB. Temporaries in unnamed registers
+// (map overhead, slice capacity, boxing). A run is measured again at the
+// latest after it (or the process) allocated max(remaining budget,
+// budget/8) more bytes, seen with ~1 ms of sampler lag; VM instructions
+// allocate small amounts, except an assignment to a far array index,
+// which gopher-lua fills with nils (capped here at 1,048,575 slots =
+// 16 MiB in one instruction, see lua.MaxArrayIndex in init). So a run is
+// stopped once its estimate passes the budget, having allocated at most
+// about budget/8 + 16 MiB beyond it (measured: the table-growth bomb
+// with a 32 MiB budget stops at an estimate of ~40 MiB). Temporaries in unnamed registers
 // are counted through the stack walk; Go-side buffers of host modules are
 // capped separately (e.g. HTTP bodies). A process under heavy allocation
 // from other goroutines only makes measurements more frequent, never

@@ -254,8 +254,11 @@ func doHTTP(L *lua.LState, r *run, hr *httpReq) int {
 		r.tripAndRaise(L, LimitHTTPRequests, fmt.Sprintf("more than %d requests", r.limits.HTTPRequests))
 	}
 	u, err := url.Parse(hr.url)
-	if err != nil || u.Host == "" {
+	if err != nil || (u.Host == "" && (u.Scheme == "http" || u.Scheme == "https")) {
 		r.vs.raise(L, "http", "invalid_argument", "bad url "+strconv.Quote(hr.url))
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		r.vs.raise(L, "http", "not_allowed", "only http and https URLs are allowed")
 	}
 	allow := newAllowList(r.opts.AllowedHosts)
 	if !allow.allowsURL(u) {

@@ -269,5 +269,4 @@ type HostModuleFunc func(L *lua.LState) *lua.LTable
 // Open calls f.
 func (f HostModuleFunc) Open(L *lua.LState) *lua.LTable { return f(L) }
 
-
 var _ context.Context = (*run)(nil)

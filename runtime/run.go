@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	lua "github.com/yuin/gopher-lua"
@@ -37,8 +38,10 @@ type run struct {
 	afterFuncs []func()
 
 	instructions uint64
-	allocBase    uint64 // process allocation counter at the last measurement
-	estimate     int64  // live-memory estimate at the last measurement
+	allocs       *atomic.Uint64 // the engine sampler's allocation counter
+	allocLimit   uint64         // measure again when *allocs passes this
+	allocBase    uint64         // process allocation counter at the last measurement
+	estimate     int64          // live-memory estimate at the last measurement
 	peak         int64
 
 	logs        []LogLine
@@ -69,7 +72,7 @@ func (r *run) Deadline() (time.Time, bool) { return r.deadline, true }
 // instruction; it counts them and runs the periodic limit checks.
 func (r *run) Done() <-chan struct{} {
 	r.instructions++
-	if r.instructions&(checkEvery-1) == 0 && r.tripped == nil {
+	if r.tripped == nil && (r.instructions&(checkEvery-1) == 0 || r.allocs.Load() > r.allocLimit) {
 		r.check()
 	}
 	return r.vs.done
@@ -103,7 +106,7 @@ func (r *run) check() {
 		r.trip(LimitCanceled, err.Error())
 		return
 	}
-	if r.eng.sampler.allocs()-r.allocBase > uint64(r.limits.MemoryBytes-r.estimate) {
+	if r.allocs.Load() > r.allocLimit {
 		r.measure(0)
 	}
 }
@@ -141,8 +144,9 @@ func (r *run) tripAndRaise(L *lua.LState, limit, detail string) {
 // measure runs the memory walker and trips the memory limit when the
 // estimate plus extra (bytes about to be allocated) exceeds the budget.
 func (r *run) measure(extra int64) {
-	r.allocBase = r.eng.sampler.allocs()
+	r.allocBase = r.allocs.Load()
 	r.estimate = r.vs.measure(r)
+	r.allocLimit = r.allocBase + uint64(max(r.limits.MemoryBytes-r.estimate, r.limits.MemoryBytes/8))
 	if r.estimate > r.peak {
 		r.peak = r.estimate
 	}
@@ -161,7 +165,7 @@ func (r *run) reserve(L *lua.LState, n int64) {
 	if n > r.limits.MaxStringBytes || n < 0 {
 		r.tripAndRaise(L, LimitMemory, fmt.Sprintf("a string of %s over the %s cap", formatBytes(n), formatBytes(r.limits.MaxStringBytes)))
 	}
-	used := int64(r.eng.sampler.allocs()-r.allocBase) + r.estimate
+	used := int64(r.allocs.Load()-r.allocBase) + r.estimate
 	if n < 1<<16 || used+n <= r.limits.MemoryBytes {
 		return
 	}
