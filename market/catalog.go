@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
+	"reflect"
 	"sort"
 	"strconv"
 	"strings"
@@ -118,6 +119,10 @@ func (s *Script) UnmarshalJSON(b []byte) error {
 	if bytes.Equal(bytes.TrimSpace(b), []byte("null")) {
 		*s = Script{}
 		return nil
+	}
+	if kind := jsonKind(bytes.TrimSpace(b)); kind != "string" {
+		// A type error, so encoding/json names the field at fault.
+		return &json.UnmarshalTypeError{Value: kind, Type: reflect.TypeFor[string]()}
 	}
 	var v string
 	if err := json.Unmarshal(b, &v); err != nil {

@@ -2,9 +2,11 @@ package market
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"math"
 	"math/big"
+	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
@@ -105,6 +107,10 @@ func (d *Decimal) UnmarshalJSON(b []byte) error {
 	if bytes.Equal(b, []byte("null")) {
 		return nil
 	}
+	if kind := jsonKind(b); kind != "number" && kind != "string" {
+		// A type error, so encoding/json names the field at fault.
+		return &json.UnmarshalTypeError{Value: kind, Type: reflect.TypeFor[Decimal]()}
+	}
 	if len(b) > 0 && b[0] == '"' {
 		s, err := strconv.Unquote(string(b))
 		if err != nil {
@@ -121,6 +127,27 @@ func (d *Decimal) UnmarshalJSON(b []byte) error {
 	}
 	*d = v
 	return nil
+}
+
+// jsonKind names the kind of a JSON value by its first byte, as
+// json.UnmarshalTypeError does.
+func jsonKind(b []byte) string {
+	if len(b) == 0 {
+		return "value"
+	}
+	switch b[0] {
+	case '"':
+		return "string"
+	case '{':
+		return "object"
+	case '[':
+		return "array"
+	case 't', 'f':
+		return "bool"
+	case 'n':
+		return "null"
+	}
+	return "number"
 }
 
 // MulDecimal returns a×b rounded half away from zero to 1e-8 units, and
