@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"context"
+	"log/slog"
 	"testing"
 	"time"
 )
@@ -9,6 +10,9 @@ import (
 // newTestEngine builds an engine closed at the end of the test.
 func newTestEngine(t testing.TB, opts Options) *Engine {
 	t.Helper()
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
 	if opts.Limits.Timeout == 0 {
 		opts.Limits.Timeout = 2 * time.Second
 	}
