@@ -5,6 +5,7 @@ package luascript
 
 import (
 	"errors"
+	"strings"
 
 	"github.com/vmarket/vmarket/market"
 	"github.com/vmarket/vmarket/runtime"
@@ -24,7 +25,14 @@ func (Compiler) CheckScript(chunk, encoded string) (string, error) {
 	if _, err := runtime.Compile(chunk, src); err != nil {
 		var se *runtime.ScriptError
 		if errors.As(err, &se) {
-			return "", &market.ScriptError{Line: se.Line, Message: se.Message}
+			line, msg := se.Line, se.Message
+			if line < 0 {
+				// gopher-lua reports errors at the end of the source
+				// with line -1: name the last line, as Lua does.
+				line = 1 + strings.Count(src, "\n")
+				msg += " at end of script"
+			}
+			return "", &market.ScriptError{Line: line, Message: msg}
 		}
 		return "", &market.ScriptError{Message: err.Error()}
 	}
