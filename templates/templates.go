@@ -89,8 +89,8 @@ func Parse(data []byte) (*market.Template, error) {
 	if err := dec.Decode(&t); err != nil {
 		return nil, describeJSONError(err)
 	}
-	if dec.More() {
-		return nil, errors.New("trailing data after the template object")
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return nil, market.Invalid("", "trailing data after the template object")
 	}
 	return &t, nil
 }
