@@ -224,6 +224,11 @@ func (s *Server) addTemplate(c echo.Context) error {
 	}
 	t, err := templates.Parse(body)
 	if err != nil {
+		if me := market.AsError(err); me.Kind == market.KindInvalid && me.Field == "" {
+			c := *me
+			c.Field = "body"
+			return &c
+		}
 		return err
 	}
 	res, err := s.cfg.Catalog.ApplyTemplate(c.Request().Context(), s.callerOf(c), t)

@@ -123,7 +123,7 @@ func decodeJSON(body []byte, dst any) error {
 	if err := dec.Decode(dst); err != nil {
 		return jsonError(err)
 	}
-	if dec.More() {
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return market.Invalid("body", "trailing data after the JSON value")
 	}
 	return nil
