@@ -200,6 +200,8 @@ func TestBadBodies(t *testing.T) {
 		{"list", []string{"provider", "category", "type"}, `[]`, "body"},
 		{"string", []string{"provider", "category", "type"}, `"x"`, "body"},
 		{"trailing value", []string{"provider", "category", "type"}, `{"name":"x"} {}`, "body"},
+		{"stray closing brace", []string{"provider", "category", "type"}, `{"name":"x"}}`, "body"},
+		{"stray closing bracket", []string{"provider", "category", "type"}, `{"name":"x"}]`, "body"},
 		{"null", []string{"provider", "category", "type"}, `null`, ""},
 		{"name as number", []string{"provider", "category", "type"}, `{"name": 5}`, "name"},
 		{"provider wallet as number", []string{"provider"}, `{"name": "x", "walletAddress": 5, "apiHost": "h"}`, "walletAddress"},
