@@ -89,7 +89,7 @@ func (c *Catalog) update(ctx context.Context, fn func(Tx) error) error {
 // signAddress.
 func (c *Catalog) CreateProvider(ctx context.Context, caller Caller, p *Provider) (*Provider, error) {
 	if !caller.IsAdmin() && caller.Address == "" {
-		return nil, denied(caller, "creating a provider needs a signed request or an operator token")
+		return nil, Denied(caller, "creating a provider needs a signed request or an operator token")
 	}
 	if err := c.checkProvider(p); err != nil {
 		return nil, err
@@ -119,8 +119,9 @@ func (c *Catalog) checkProvider(p *Provider) error {
 	return nil
 }
 
-// denied is 401 for anonymous callers and 403 for known ones.
-func denied(caller Caller, format string, args ...any) error {
+// Denied is a 401 error for anonymous callers and a 403 for known ones
+// who lack the right.
+func Denied(caller Caller, format string, args ...any) error {
 	if !caller.IsOperator() && caller.Address == "" {
 		return Errorf(KindUnauthorized, format, args...)
 	}
@@ -132,13 +133,13 @@ func authorize(caller Caller, p *Provider) error {
 	if caller.CanManage(p) {
 		return nil
 	}
-	return denied(caller, "only provider %q's sign address or an operator may change it", p.Name)
+	return Denied(caller, "only provider %q's sign address or an operator may change it", p.Name)
 }
 
 // CreateCategory creates a category under an existing provider.
 func (c *Catalog) CreateCategory(ctx context.Context, caller Caller, cat *Category) (*Category, error) {
 	if !caller.IsAdmin() && caller.Address == "" {
-		return nil, denied(caller, "creating a category needs a signed request or an operator token")
+		return nil, Denied(caller, "creating a category needs a signed request or an operator token")
 	}
 	if err := cat.Validate(); err != nil {
 		return nil, err
@@ -177,7 +178,7 @@ func fieldNotFound(field string, err error) error {
 // given). Its scripts must decode and compile.
 func (c *Catalog) CreateServiceType(ctx context.Context, caller Caller, t *ServiceType) (*ServiceType, error) {
 	if !caller.IsAdmin() && caller.Address == "" {
-		return nil, denied(caller, "creating a service type needs a signed request or an operator token")
+		return nil, Denied(caller, "creating a service type needs a signed request or an operator token")
 	}
 	if err := t.Validate(); err != nil {
 		return nil, err

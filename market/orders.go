@@ -367,3 +367,53 @@ func (s *Orders) Payments(ctx context.Context, caller Caller, id string) ([]Paym
 func (o *Order) String() string {
 	return fmt.Sprintf("order %s (%s/%s)", o.ID, o.Status, o.ServiceStatus)
 }
+
+// UserAPITarget is where a user API call goes.
+type UserAPITarget struct {
+	Order *Order
+	Type  *ServiceType
+	// BaseURL is the type's apiHost, else its category's backup host.
+	BaseURL string
+	// Path is the function's path from the type's serviceAPI map.
+	Path string
+}
+
+// UserAPI resolves a user API call: kind "normal" or "secret", the function
+// name from the type's serviceAPI maps, and the user service (order) id,
+// which must belong to the signed caller and be usable.
+func (s *Orders) UserAPI(ctx context.Context, caller Caller, kind, fn, id string) (*UserAPITarget, error) {
+	if kind != "normal" && kind != "secret" {
+		return nil, NotFound("user API kind", kind)
+	}
+	o, err := s.UserService(ctx, caller, id)
+	if err != nil {
+		return nil, err
+	}
+	t, err := s.store.ServiceType(ctx, o.ServiceID)
+	if err != nil {
+		return nil, err
+	}
+	m := t.ServiceAPI.Normal
+	if kind == "secret" {
+		m = t.ServiceAPI.Secret
+	}
+	path, ok := m[fn]
+	if !ok {
+		return nil, NotFound(kind+" API function", fn)
+	}
+	if o.ServiceStatus != ServiceRunning {
+		return nil, Errorf(KindConflict, "user service %s is %s, not running", o.ID, o.ServiceStatus)
+	}
+	base := HostURL(t.APIHost)
+	if base == "" {
+		c, err := s.store.Category(ctx, t.CategoryID)
+		if err != nil {
+			return nil, err
+		}
+		base = HostURL(c.APIHost)
+	}
+	if base == "" {
+		return nil, Errorf(KindUpstream, "service type %q has no apiHost to call", t.Name)
+	}
+	return &UserAPITarget{Order: o, Type: t, BaseURL: base, Path: path}, nil
+}

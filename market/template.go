@@ -123,7 +123,7 @@ func (c *Catalog) checkTemplate(t *Template) ([]compiledScript, error) {
 // by its sign address or an admin.
 func (c *Catalog) ApplyTemplate(ctx context.Context, caller Caller, t *Template) (*TemplateResult, error) {
 	if !caller.IsAdmin() && caller.Address == "" {
-		return nil, denied(caller, "uploading a template needs a signed request or an operator token")
+		return nil, Denied(caller, "uploading a template needs a signed request or an operator token")
 	}
 	scripts, err := c.checkTemplate(t)
 	if err != nil {

@@ -154,5 +154,26 @@ func Bundled() ([]Bundle, error) {
 	return out, nil
 }
 
+// PublicURLVar is the placeholder bundled templates use for the server's own
+// public URL in apiHost fields: the bundled provider's apiHost is vmarket
+// itself (the V Cloud client sends user-service and refund calls there) and
+// the demo backend is mounted on it.
+const PublicURLVar = "{{publicURL}}"
+
+// Expand replaces PublicURLVar in every apiHost of t with publicURL
+// (without a trailing slash).
+func Expand(t *market.Template, publicURL string) {
+	publicURL = strings.TrimRight(publicURL, "/")
+	sub := func(s *string) { *s = strings.ReplaceAll(*s, PublicURLVar, publicURL) }
+	sub(&t.Provider.APIHost)
+	for ci := range t.Categories {
+		c := &t.Categories[ci]
+		sub(&c.APIHost)
+		for ti := range c.ServiceTypes {
+			sub(&c.ServiceTypes[ti].APIHost)
+		}
+	}
+}
+
 // FS returns the bundled templates' files (for tests and tools).
 func FS() fs.FS { return bundled }

@@ -2,33 +2,54 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
+	"github.com/labstack/echo/v4"
 	"github.com/spf13/cobra"
 
 	"github.com/vmarket/vmarket/market"
 	"github.com/vmarket/vmarket/market/httpapi"
+	"github.com/vmarket/vmarket/market/lifecycle"
 	"github.com/vmarket/vmarket/market/luascript"
 	"github.com/vmarket/vmarket/market/opauth"
+	"github.com/vmarket/vmarket/market/signature"
+	"github.com/vmarket/vmarket/market/wallet"
+	"github.com/vmarket/vmarket/runtime"
 	"github.com/vmarket/vmarket/storage/sqlite"
 	"github.com/vmarket/vmarket/templates"
+	"github.com/vmarket/vmarket/templates/demo"
 )
 
 // serveConfig is everything `vmarket serve` is configured with.
 type serveConfig struct {
-	addr      string
-	dataDir   string
-	jwtSecret string
-	logLevel  string
-	logFormat string
-	grace     time.Duration
+	addr         string
+	dataDir      string
+	jwtSecret    string
+	logLevel     string
+	logFormat    string
+	grace        time.Duration
+	network      string
+	sigWindow    time.Duration
+	mockPayments bool
+	demoProvider bool
+	publicURL    string
+	allowHosts   []string
+	scriptCAFile string
+	scriptTime   time.Duration
+	luaMin       int
+	luaMax       int
+	workers      int
+	maxAttempts  int
 }
 
 func newServeCmd() *cobra.Command {
@@ -55,6 +76,18 @@ the operator JWT secret and keeps it in the data directory.`,
 	f.StringVar(&cfg.logLevel, "log-level", envString("VMARKET_LOG_LEVEL", "info"), "log level: debug, info, warn, error (env VMARKET_LOG_LEVEL)")
 	f.StringVar(&cfg.logFormat, "log-format", envString("VMARKET_LOG_FORMAT", "text"), "log format: text or json (env VMARKET_LOG_FORMAT)")
 	f.DurationVar(&cfg.grace, "shutdown-grace", 15*time.Second, "how long shutdown waits for requests in flight")
+	f.StringVar(&cfg.network, "network", envString("VMARKET_NETWORK", "mainnet"), "VSYS network of wallet addresses: mainnet or testnet (env VMARKET_NETWORK)")
+	f.DurationVar(&cfg.sigWindow, "signature-window", envDuration("VMARKET_SIGNATURE_WINDOW", 300*time.Second), "how far a request's x-sdk-time may be from the server clock (env VMARKET_SIGNATURE_WINDOW)")
+	f.BoolVar(&cfg.mockPayments, "mock-payments", envBool("VMARKET_MOCK_PAYMENTS", true), "accept unauthenticated mock payments at POST /api/v1/order/mock; TURN OFF IN PRODUCTION (env VMARKET_MOCK_PAYMENTS)")
+	f.BoolVar(&cfg.demoProvider, "demo-provider", envBool("VMARKET_DEMO_PROVIDER", true), "serve the bundled Container Service's demo k8s backend under /demo/kube; turn off in production (env VMARKET_DEMO_PROVIDER)")
+	f.StringVar(&cfg.publicURL, "public-url", envString("VMARKET_PUBLIC_URL", ""), "URL clients reach this server at; bundled templates use it as their provider apiHost (default http://127.0.0.1:PORT) (env VMARKET_PUBLIC_URL)")
+	f.StringSliceVar(&cfg.allowHosts, "script-allow-hosts", envList("VMARKET_SCRIPT_ALLOW_HOSTS"), "hosts every script may call over HTTP, besides its service type's apiHost (env VMARKET_SCRIPT_ALLOW_HOSTS, comma-separated)")
+	f.StringVar(&cfg.scriptCAFile, "script-ca-file", envString("VMARKET_SCRIPT_CA_FILE", ""), "PEM file of extra CA certificates scripts trust for TLS (env VMARKET_SCRIPT_CA_FILE)")
+	f.DurationVar(&cfg.scriptTime, "script-timeout", envDuration("VMARKET_SCRIPT_TIMEOUT", 5*time.Second), "wall-clock limit of one script run (env VMARKET_SCRIPT_TIMEOUT)")
+	f.IntVar(&cfg.luaMin, "lua-min-states", envInt("VMARKET_LUA_MIN_STATES", 2), "Lua states created at start (env VMARKET_LUA_MIN_STATES)")
+	f.IntVar(&cfg.luaMax, "lua-max-states", envInt("VMARKET_LUA_MAX_STATES", 16), "most Lua states alive at once (env VMARKET_LUA_MAX_STATES)")
+	f.IntVar(&cfg.workers, "workers", envInt("VMARKET_WORKERS", 8), "lifecycle jobs run at once (env VMARKET_WORKERS)")
+	f.IntVar(&cfg.maxAttempts, "job-attempts", envInt("VMARKET_JOB_ATTEMPTS", 5), "tries of a lifecycle job before its order is parked (env VMARKET_JOB_ATTEMPTS)")
 	return cmd
 }
 
@@ -107,30 +140,78 @@ func operatorSecret(flagValue, dataDir string, create bool) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(dataDir, 0o700); err != nil {
-		return nil, fmt.Errorf("create data directory: %w", err)
+	if err := writeSecretFile(path, s); err != nil {
+		return nil, err
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("write JWT secret: %w", err)
-	}
-	if _, err := f.WriteString(s + "\n"); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("write JWT secret: %w", err)
-	}
-	return []byte(s), f.Close()
+	return []byte(s), nil
 }
 
-// app is a running vmarket's parts, built by newApp and shared by serve
-// and tests of the binary's wiring.
+// app is a running vmarket's parts, built by newApp.
 type app struct {
 	log     *slog.Logger
 	db      *sqlite.DB
+	engine  *runtime.Engine
 	catalog *market.Catalog
+	orders  *market.Orders
+	worker  *lifecycle.Worker
 	api     *httpapi.Server
 }
 
+// close releases the app's resources.
+func (a *app) close() {
+	a.engine.Close()
+	a.db.Close()
+}
+
+// serviceKeyFile is the file in the data directory holding the Ed25519 seed
+// that signs service tokens for providers' secret APIs.
+const serviceKeyFile = "service-token.key"
+
+// serviceSigner loads or creates the service token key.
+func serviceSigner(dataDir string) (*opauth.ServiceSigner, error) {
+	path := filepath.Join(dataDir, serviceKeyFile)
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		seed, err := opauth.NewServiceSeed()
+		if err != nil {
+			return nil, err
+		}
+		if err := writeSecretFile(path, hex.EncodeToString(seed)); err != nil {
+			return nil, err
+		}
+		return opauth.NewServiceSigner(seed)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read service key: %w", err)
+	}
+	seed, err := hex.DecodeString(strings.TrimSpace(string(b)))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return opauth.NewServiceSigner(seed)
+}
+
+// writeSecretFile creates path with mode 0600; it never overwrites.
+func writeSecretFile(path, content string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return fmt.Errorf("create data directory: %w", err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if _, err := f.WriteString(content + "\n"); err != nil {
+		f.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return f.Close()
+}
+
 func newApp(ctx context.Context, cfg serveConfig, log *slog.Logger) (*app, error) {
+	network, err := wallet.ParseNetwork(cfg.network)
+	if err != nil {
+		return nil, fmt.Errorf("--network: %w", err)
+	}
 	secret, err := operatorSecret(cfg.jwtSecret, cfg.dataDir, true)
 	if err != nil {
 		return nil, err
@@ -139,28 +220,97 @@ func newApp(ctx context.Context, cfg serveConfig, log *slog.Logger) (*app, error
 	if err != nil {
 		return nil, err
 	}
+	tokens, err := serviceSigner(cfg.dataDir)
+	if err != nil {
+		return nil, err
+	}
+	var rootCAs []byte
+	if cfg.scriptCAFile != "" {
+		if rootCAs, err = os.ReadFile(cfg.scriptCAFile); err != nil {
+			return nil, fmt.Errorf("--script-ca-file: %w", err)
+		}
+	}
+	verifier, err := signature.NewVerifier(signature.Config{
+		Network: network, Window: cfg.sigWindow, Logger: log, MaxBodyBytes: httpapi.DefaultMaxTemplateBody,
+	})
+	if err != nil {
+		return nil, err
+	}
 	db, err := sqlite.Open(ctx, filepath.Join(cfg.dataDir, "vmarket.db"), sqlite.Options{Logger: log})
 	if err != nil {
 		return nil, err
 	}
-	catalog := market.NewCatalog(db, luascript.Compiler{})
-	if err := applyBundled(ctx, catalog, log); err != nil {
+	limits := runtime.DefaultLimits()
+	limits.Timeout = cfg.scriptTime
+	engine, err := runtime.NewEngine(runtime.Options{
+		MinStates: cfg.luaMin, MaxStates: max(cfg.luaMin, cfg.luaMax), Limits: limits,
+		KV: db.KV(), Logger: log,
+	})
+	if err != nil {
 		db.Close()
 		return nil, err
 	}
-	api := httpapi.New(httpapi.Config{Catalog: catalog, Operators: keys, Logger: log})
-	return &app{log: log, db: db, catalog: catalog, api: api}, nil
+	a := &app{log: log, db: db, engine: engine}
+	validAddress := func(s string) error { return wallet.ValidateAddress(s, network) }
+	a.catalog = market.NewCatalog(db, luascript.Compiler{}, market.WithAddressValidator(validAddress))
+	if err := applyBundled(ctx, a.catalog, publicURL(cfg), log); err != nil {
+		a.close()
+		return nil, err
+	}
+	a.worker = lifecycle.New(lifecycle.Config{
+		Store: db, Runner: &luascript.Runner{Engine: engine, RootCAs: rootCAs, Logger: log},
+		Seal: wallet.SealSecret, ExtraHosts: cfg.allowHosts, Logger: log,
+		Concurrency: cfg.workers, MaxAttempts: cfg.maxAttempts,
+		Lease: max(60*time.Second, 3*cfg.scriptTime),
+	})
+	a.orders = market.NewOrders(db, market.WithWake(a.worker.Wake), market.WithPublicKeyValidator(func(k string) error {
+		_, err := wallet.ParsePublicKey(k)
+		return err
+	}))
+	a.api = httpapi.New(httpapi.Config{
+		Catalog: a.catalog, Orders: a.orders, Operators: keys, ServiceTokens: tokens,
+		Signatures: verifier.Middleware(signature.Optional), SignedAddress: signature.AddressFrom,
+		MockPayments: cfg.mockPayments, Logger: log,
+	})
+	if cfg.demoProvider {
+		kube := demo.NewKube()
+		kube.VerifyToken = func(tok string) (string, error) {
+			c, err := opauth.VerifyService(tok, tokens.PublicKey(), "v-kube-service", time.Now())
+			if err != nil {
+				return "", err
+			}
+			return c.Order, nil
+		}
+		a.api.Echo().Any("/demo/kube/*", echo.WrapHandler(http.StripPrefix("/demo/kube", kube)))
+	}
+	return a, nil
+}
+
+// publicURL is the server's public URL: the flag, or loopback on the
+// listen port.
+func publicURL(cfg serveConfig) string {
+	if cfg.publicURL != "" {
+		return strings.TrimRight(cfg.publicURL, "/")
+	}
+	_, port, err := net.SplitHostPort(cfg.addr)
+	if err != nil || port == "" || port == "0" {
+		port = "8080"
+	}
+	return "http://127.0.0.1:" + port
 }
 
 // applyBundled applies the templates shipped in the binary; each is applied
-// once per content version, so restarts create nothing twice.
-func applyBundled(ctx context.Context, catalog *market.Catalog, log *slog.Logger) error {
+// once per content version (and public URL), so restarts create nothing
+// twice.
+func applyBundled(ctx context.Context, catalog *market.Catalog, publicURL string, log *slog.Logger) error {
 	bundles, err := templates.Bundled()
 	if err != nil {
 		return err
 	}
 	for _, b := range bundles {
-		applied, err := catalog.ApplyBundledTemplate(ctx, b.Name, b.Hash, b.Template)
+		templates.Expand(b.Template, publicURL)
+		sum := sha256.Sum256([]byte(b.Hash + "\n" + publicURL))
+		applied, err := catalog.ApplyBundledTemplate(ctx, b.Name, hex.EncodeToString(sum[:]), b.Template)
 		if err != nil {
 			return err
 		}
@@ -180,13 +330,24 @@ func runServe(ctx context.Context, cfg serveConfig) error {
 	if err != nil {
 		return err
 	}
-	defer a.db.Close()
+	defer a.close()
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.addr, err)
 	}
-	log.Info("vmarket listening", "addr", ln.Addr().String(), "data_dir", cfg.dataDir, "database", a.db.Path())
+	if cfg.mockPayments {
+		log.Warn("MOCK PAYMENTS ARE ON: anyone can mark orders paid via POST /api/v1/order/mock. Turn off in production: --mock-payments=false")
+	}
+	if cfg.demoProvider {
+		log.Warn("demo provider backend is on under /demo/kube; turn off in production: --demo-provider=false")
+	}
+	workerDone := make(chan error, 1)
+	wctx, stopWorker := context.WithCancel(context.Background())
+	go func() { workerDone <- a.worker.Run(wctx) }()
+	log.Info("vmarket listening", "addr", ln.Addr().String(), "public_url", publicURL(cfg), "network", cfg.network, "data_dir", cfg.dataDir, "database", a.db.Path())
 	err = a.api.Serve(ctx, ln, cfg.grace)
+	stopWorker()
+	<-workerDone
 	log.Info("vmarket stopped")
 	return err
 }

@@ -63,6 +63,7 @@ compiled as Lua. Exits non-zero naming the field and script line at fault.`,
 			if err != nil {
 				return err
 			}
+			templates.Expand(t, "http://127.0.0.1:8080")
 			if err := market.NewCatalog(nil, luascript.Compiler{}).CheckTemplate(t); err != nil {
 				return err
 			}
@@ -93,6 +94,7 @@ transaction on the server. Authenticate with an operator token.`,
 			if err != nil {
 				return err
 			}
+			templates.Expand(t, server)
 			if err := market.NewCatalog(nil, luascript.Compiler{}).CheckTemplate(t); err != nil {
 				return err
 			}

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -26,6 +27,16 @@ const (
 // Config wires the API to the domain.
 type Config struct {
 	Catalog *market.Catalog
+	// Orders serves the order endpoints; nil leaves them out.
+	Orders *market.Orders
+	// MockPayments enables POST /api/v1/order/mock.
+	MockPayments bool
+	// ServiceTokens signs the tokens sent to providers' secret APIs; nil
+	// disables secret API calls.
+	ServiceTokens *opauth.ServiceSigner
+	// RefundWait is how long a refund request waits for the refund to be
+	// carried out before answering (default 10 s).
+	RefundWait time.Duration
 	// Operators verifies operator bearer tokens.
 	Operators *opauth.Keyring
 	// Signatures authenticates wallet-signed requests; nil disables them.
@@ -47,6 +58,8 @@ type Server struct {
 	echo  *echo.Echo
 	log   *slog.Logger
 	cache *responseCache
+	// forward is the HTTP client of user API calls.
+	forward *http.Client
 }
 
 // New builds the API server and its routes.
@@ -63,14 +76,26 @@ func New(cfg Config) *Server {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.RefundWait <= 0 {
+		cfg.RefundWait = 10 * time.Second
+	}
 	e := echo.New()
 	e.HideBanner = true
 	e.HidePort = true
-	s := &Server{cfg: cfg, echo: e, log: cfg.Logger, cache: newResponseCache(512, 4<<20)}
+	s := &Server{cfg: cfg, echo: e, log: cfg.Logger, cache: newResponseCache(512, 4<<20), forward: newForwardClient()}
 	e.HTTPErrorHandler = s.handleError
 	e.Use(s.logRequests, s.recoverPanics, s.authenticate)
 	if cfg.Signatures != nil {
-		e.Use(cfg.Signatures)
+		sig := cfg.Signatures
+		e.Use(func(next echo.HandlerFunc) echo.HandlerFunc {
+			verified := sig(next)
+			return func(c echo.Context) error {
+				if !strings.HasPrefix(c.Request().URL.Path, "/api/") {
+					return next(c)
+				}
+				return verified(c)
+			}
+		})
 	}
 	s.routes()
 	return s
@@ -96,6 +121,8 @@ func (s *Server) routes() {
 	g.GET("/service/type/:id", s.getServiceType)
 	g.GET("/template/add", s.addTemplate)
 	g.POST("/template/add", s.addTemplate)
+	s.orderRoutes()
+	s.userAPIRoutes()
 	s.echo.GET("/healthz", func(c echo.Context) error {
 		return c.JSONBlob(http.StatusOK, []byte(`{"status":"ok"}`))
 	})

@@ -336,11 +336,8 @@ func defaultRefund(o *market.Order, ran bool, now time.Time) market.Decimal {
 	if !ran || o.ServiceActivateTS == 0 || o.Duration <= 0 {
 		return paid
 	}
-	elapsed := now.Unix() - o.ServiceActivateTS
-	used := (elapsed + 3599) / 3600
-	if used < 0 {
-		used = 0
-	}
+	elapsed := max(0, now.Unix()-o.ServiceActivateTS)
+	used := elapsed/3600 + 1 // the current hour has started
 	if used >= o.Duration {
 		return 0
 	}

@@ -10,11 +10,11 @@ if hours <= 0 or paid <= 0 then
   return { amount = 0 }
 end
 
+-- The current hour has started, so it counts as used.
 local used = 0
 if order.serviceActivateTS and order.serviceActivateTS > 0 then
-  used = math.ceil((input.now - order.serviceActivateTS) / 3600)
+  used = math.floor(math.max(0, input.now - order.serviceActivateTS) / 3600) + 1
 end
-if used < 0 then used = 0 end
 if used >= hours then
   return { amount = 0 }
 end
