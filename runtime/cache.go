@@ -26,12 +26,14 @@ type protoCache struct {
 
 	mu    sync.Mutex
 	items map[[32]byte]*list.Element
+	bySrc map[string]*list.Element // the same entries, found without hashing
 	lru   *list.List // of *cacheEntry, most recent first
 	stats CacheStats
 }
 
 type cacheEntry struct {
 	key   [32]byte
+	src   string
 	proto *lua.FunctionProto
 }
 
@@ -39,15 +41,14 @@ func newProtoCache(max int) *protoCache {
 	if max <= 0 {
 		max = 1024
 	}
-	return &protoCache{max: max, items: make(map[[32]byte]*list.Element), lru: list.New()}
+	return &protoCache{max: max, items: make(map[[32]byte]*list.Element), bySrc: make(map[string]*list.Element), lru: list.New()}
 }
 
 // get returns the proto for source, compiling it under chunkName on a miss.
 // hit reports a cache hit.
 func (c *protoCache) get(chunkName, source string) (proto *lua.FunctionProto, hit bool, err error) {
-	key := sha256.Sum256([]byte(source))
 	c.mu.Lock()
-	if el, ok := c.items[key]; ok {
+	if el, ok := c.bySrc[source]; ok {
 		c.lru.MoveToFront(el)
 		c.stats.Hits++
 		p := el.Value.(*cacheEntry).proto
@@ -56,6 +57,7 @@ func (c *protoCache) get(chunkName, source string) (proto *lua.FunctionProto, hi
 	}
 	c.stats.Misses++
 	c.mu.Unlock()
+	key := sha256.Sum256([]byte(source))
 
 	v, err, _ := c.group.Do(string(key[:]), func() (any, error) {
 		c.mu.Lock()
@@ -71,11 +73,14 @@ func (c *protoCache) get(chunkName, source string) (proto *lua.FunctionProto, hi
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		c.stats.Compiles++
-		c.items[key] = c.lru.PushFront(&cacheEntry{key: key, proto: p})
+		el := c.lru.PushFront(&cacheEntry{key: key, src: source, proto: p})
+		c.items[key] = el
+		c.bySrc[source] = el
 		for c.lru.Len() > c.max {
 			old := c.lru.Back()
 			c.lru.Remove(old)
 			delete(c.items, old.Value.(*cacheEntry).key)
+			delete(c.bySrc, old.Value.(*cacheEntry).src)
 			c.stats.Evictions++
 		}
 		return p, nil

@@ -122,10 +122,11 @@ func (vs *vmState) reflectToLua(L *lua.LState, v any, depth int) (lua.LValue, er
 
 // fromLua converts a Lua value to Go (see the README table). budget is
 // the remaining size allowance, measured like JSON; seen detects cycles.
+//
+// A cycle is reported as nesting deeper than maxConvertDepth.
 type converter struct {
 	vs     *vmState
 	budget int
-	seen   map[*lua.LTable]bool
 }
 
 func (vs *vmState) fromLua(v lua.LValue, budget int) (any, error) {
@@ -146,7 +147,7 @@ var errTooLarge = fmt.Errorf("%w: value too large", ErrResult)
 
 func (c *converter) value(v lua.LValue, depth int) (any, error) {
 	if depth > maxConvertDepth {
-		return nil, fmt.Errorf("%w: nested deeper than %d", ErrResult, maxConvertDepth)
+		return nil, fmt.Errorf("%w: nested deeper than %d (or a table cycle)", ErrResult, maxConvertDepth)
 	}
 	switch x := v.(type) {
 	case *lua.LNilType:
@@ -178,14 +179,6 @@ func numberToGo(n lua.LNumber) any {
 }
 
 func (c *converter) table(t *lua.LTable, depth int) (any, error) {
-	if c.seen == nil {
-		c.seen = make(map[*lua.LTable]bool)
-	}
-	if c.seen[t] {
-		return nil, fmt.Errorf("%w: table cycle", ErrResult)
-	}
-	c.seen[t] = true
-	defer delete(c.seen, t)
 	if err := c.spend(2); err != nil {
 		return nil, err
 	}
@@ -232,30 +225,26 @@ func (c *converter) table(t *lua.LTable, depth int) (any, error) {
 
 // arrayLen reports whether t is a list: keys exactly 1..n with n ≥ 1, or
 // a table marked as an array (json.array), possibly empty.
+//
+// gopher-lua keeps every integer key 1..MaxArrayIndex-1 in a table's array
+// part, so t is a list when its array part holds 1..n without holes and
+// no key follows the n-th in iteration order.
 func (vs *vmState) arrayLen(t *lua.LTable) (int, bool) {
-	n := 0
-	ok := true
-	t.ForEach(func(k, _ lua.LValue) {
-		if !ok {
-			return
-		}
-		num, isNum := k.(lua.LNumber)
-		if !isNum || float64(num) != math.Trunc(float64(num)) || num < 1 {
-			ok = false
-			return
-		}
-		n++
-	})
-	if !ok {
-		return 0, false
-	}
-	if n == 0 {
-		return 0, t.Metatable == vs.arrayMeta
-	}
+	n := t.Len()
 	for i := 1; i <= n; i++ {
 		if t.RawGetInt(i) == lua.LNil {
 			return 0, false
 		}
+	}
+	var after lua.LValue = lua.LNil
+	if n > 0 {
+		after = lua.LNumber(n)
+	}
+	if k, _ := t.Next(after); k != lua.LNil {
+		return 0, false
+	}
+	if n == 0 {
+		return 0, t.Metatable == vs.arrayMeta
 	}
 	return n, true
 }

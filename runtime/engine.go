@@ -7,7 +7,7 @@ import (
 	"log/slog"
 	"runtime"
 	"strings"
-	"sync"
+	"sync/atomic"
 	"time"
 
 	lua "github.com/yuin/gopher-lua"
@@ -25,13 +25,10 @@ type Engine struct {
 	poolWait time.Duration
 	slots    chan *vmState // idle states; nil entries are slots for new states
 
-	mu     sync.Mutex
-	closed bool
-	stats  poolStats
-}
-
-type poolStats struct {
-	created, discarded, busy uint64
+	closed atomic.Bool
+	stats  struct {
+		created, discarded, busy atomic.Uint64
+	}
 }
 
 // Stats are engine counters, for metrics and tests.
@@ -99,22 +96,16 @@ func (e *Engine) newState() (*vmState, error) {
 	if err != nil {
 		return nil, err
 	}
-	e.mu.Lock()
-	e.stats.created++
-	e.mu.Unlock()
+	e.stats.created.Add(1)
 	return vs, nil
 }
 
 // Close releases the idle states; runs in flight finish and their states
 // are released when they return. Close is idempotent.
 func (e *Engine) Close() error {
-	e.mu.Lock()
-	if e.closed {
-		e.mu.Unlock()
+	if e.closed.Swap(true) {
 		return nil
 	}
-	e.closed = true
-	e.mu.Unlock()
 	for {
 		select {
 		case vs := <-e.slots:
@@ -132,13 +123,11 @@ func (e *Engine) Close() error {
 
 // Stats returns the engine's counters.
 func (e *Engine) Stats() Stats {
-	e.mu.Lock()
-	defer e.mu.Unlock()
 	return Stats{
 		Cache:           e.cache.snapshot(),
-		StatesCreated:   e.stats.created,
-		StatesDiscarded: e.stats.discarded,
-		BusyRejections:  e.stats.busy,
+		StatesCreated:   e.stats.created.Load(),
+		StatesDiscarded: e.stats.discarded.Load(),
+		BusyRejections:  e.stats.busy.Load(),
 		Idle:            len(e.slots),
 		MaxStates:       cap(e.slots),
 	}
@@ -164,16 +153,11 @@ func (e *Engine) acquire(ctx context.Context) (*vmState, error) {
 		case <-ctx.Done():
 			return nil, fmt.Errorf("runtime: waiting for a Lua state: %w", ctx.Err())
 		case <-t.C:
-			e.mu.Lock()
-			e.stats.busy++
-			e.mu.Unlock()
+			e.stats.busy.Add(1)
 			return nil, fmt.Errorf("%w (waited %s)", ErrBusy, e.poolWait)
 		}
 	}
-	e.mu.Lock()
-	closed := e.closed
-	e.mu.Unlock()
-	if closed {
+	if e.closed.Load() {
 		e.release(vs)
 		return nil, ErrClosed
 	}
@@ -194,13 +178,10 @@ func (e *Engine) release(vs *vmState) {
 		e.slots <- nil
 		return
 	}
-	e.mu.Lock()
-	closed := e.closed
 	if vs.broken {
-		e.stats.discarded++
+		e.stats.discarded.Add(1)
 	}
-	e.mu.Unlock()
-	if vs.broken || closed {
+	if vs.broken || e.closed.Load() {
 		vs.close()
 		e.slots <- nil
 		return
@@ -281,7 +262,7 @@ func (vs *vmState) exec(ctx context.Context, proto *lua.FunctionProto, name, fnN
 	r.allocLimit = r.allocBase + uint64(e.limits.MemoryBytes)
 	res = &Result{Record: Record{Script: name, Function: fnName, Started: now}}
 
-	r.env = L.NewTable()
+	r.env = L.CreateTable(0, 0)
 	r.env.Metatable = vs.envMeta
 	vs.run = r
 	L.SetContext(r)
@@ -316,7 +297,7 @@ func (vs *vmState) exec(ctx context.Context, proto *lua.FunctionProto, name, fnN
 		return res, fmt.Errorf("runtime: input: %w", err)
 	}
 	if in == lua.LNil {
-		in = L.NewTable()
+		in = L.CreateTable(0, 0)
 	}
 	r.input = in
 

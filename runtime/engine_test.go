@@ -75,7 +75,7 @@ func TestRunErrors(t *testing.T) {
 		{"error with table", `error({code = "E1", message = "bad"})`, 0, "code=E1", nil},
 		{"returns string", `return "x"`, 0, "want a table or nil", ErrResult},
 		{"returns function", `return {f = function() end}`, 0, "cannot convert a Lua function", ErrResult},
-		{"cycle", `local t = {} t.t = t return t`, 0, "cycle", ErrResult},
+		{"cycle", `local t = {} t.t = t return t`, 0, "table cycle", ErrResult},
 		{"bad concat", "local t = {}\nreturn {s = 'a' .. t}", 2, "attempt to concatenate a table value", nil},
 	}
 	for _, tc := range tests {

@@ -2,7 +2,6 @@ package runtime
 
 import (
 	"runtime/metrics"
-	"sync"
 	"sync/atomic"
 	"time"
 	"unsafe"
@@ -54,9 +53,8 @@ import (
 // from other goroutines only makes measurements more frequent, never
 // less safe.
 type allocSampler struct {
-	mu      sync.Mutex
-	active  int
-	closed  bool
+	active  atomic.Int64
+	closed  atomic.Bool
 	wake    chan struct{}
 	done    chan struct{}
 	value   atomic.Uint64
@@ -88,11 +86,7 @@ func (s *allocSampler) allocs() uint64 { return s.value.Load() }
 
 // begin and end bracket a run; the sampler ticks only while runs exist.
 func (s *allocSampler) begin() {
-	s.mu.Lock()
-	s.active++
-	first := s.active == 1
-	s.mu.Unlock()
-	if first {
+	if s.active.Add(1) == 1 {
 		select {
 		case s.wake <- struct{}{}:
 		default:
@@ -100,28 +94,17 @@ func (s *allocSampler) begin() {
 	}
 }
 
-func (s *allocSampler) end() {
-	s.mu.Lock()
-	s.active--
-	s.mu.Unlock()
-}
-
-func (s *allocSampler) isActive() (active, closed bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.active > 0, s.closed
-}
+func (s *allocSampler) end() { s.active.Add(-1) }
 
 func (s *allocSampler) loop() {
 	defer close(s.done)
 	t := time.NewTicker(samplerPeriod)
 	defer t.Stop()
 	for {
-		active, closed := s.isActive()
-		if closed {
+		if s.closed.Load() {
 			return
 		}
-		if !active {
+		if s.active.Load() <= 0 {
 			<-s.wake
 			continue
 		}
@@ -131,9 +114,7 @@ func (s *allocSampler) loop() {
 }
 
 func (s *allocSampler) close() {
-	s.mu.Lock()
-	s.closed = true
-	s.mu.Unlock()
+	s.closed.Store(true)
 	select {
 	case s.wake <- struct{}{}:
 	default:
