@@ -27,7 +27,7 @@ type protoCache struct {
 	mu    sync.Mutex
 	items map[[32]byte]*list.Element
 	bySrc map[string]*list.Element // the same entries, found without hashing
-	lru   *list.List // of *cacheEntry, most recent first
+	lru   *list.List               // of *cacheEntry, most recent first
 	stats CacheStats
 }
 
