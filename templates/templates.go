@@ -61,7 +61,10 @@ func Load(fsys fs.FS, name string) (*market.Template, string, error) {
 				src := s.Script.Encoded
 				if strings.HasPrefix(src, "@") {
 					ref := strings.TrimPrefix(src, "@")
-					if path.IsAbs(ref) || !fs.ValidPath(path.Join(dir, ref)) {
+					// Clean first: path.Join would let "../x" out of a
+					// folder as long as the result stays inside fsys.
+					clean := path.Clean(ref)
+					if path.IsAbs(ref) || clean == ".." || strings.HasPrefix(clean, "../") || !fs.ValidPath(path.Join(dir, clean)) {
 						return nil, "", fmt.Errorf("%s: categories[%d].serviceTypes[%d].serviceAPI.%s: %q must be a relative path inside the template's folder", name, ci, ti, s.Name, ref)
 					}
 					b, err := readLimited(fsys, path.Join(dir, ref))
