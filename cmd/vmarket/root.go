@@ -27,6 +27,7 @@ Run "vmarket serve" to start the server with its embedded defaults.`,
 		newServeCmd(),
 		newTokenCmd(),
 		newTemplateCmd(),
+		newKeygenCmd(), newCallCmd(),
 	)
 	return root
 }
