@@ -42,7 +42,8 @@ type Catalog struct {
 	validAddress func(string) error
 	now          func() time.Time
 	// gen counts committed catalog changes, so readers can cache answers.
-	gen atomic.Int64
+	gen   atomic.Int64
+	hooks Hooks
 }
 
 // CatalogOption configures a Catalog.
@@ -53,6 +54,11 @@ func WithAddressValidator(f func(string) error) CatalogOption {
 	return func(c *Catalog) { c.validAddress = f }
 }
 
+// WithCatalogHooks sets the operator hooks told about template uploads.
+func WithCatalogHooks(h Hooks) CatalogOption {
+	return func(c *Catalog) { c.hooks = h }
+}
+
 // WithClock sets the catalog's clock (tests).
 func WithClock(now func() time.Time) CatalogOption {
 	return func(c *Catalog) { c.now = now }
@@ -61,7 +67,7 @@ func WithClock(now func() time.Time) CatalogOption {
 // NewCatalog returns a catalog service over store. store may be nil for
 // offline validation (CheckTemplate).
 func NewCatalog(store Store, compiler ScriptCompiler, opts ...CatalogOption) *Catalog {
-	c := &Catalog{store: store, compiler: compiler, now: time.Now}
+	c := &Catalog{store: store, compiler: compiler, now: time.Now, hooks: NoHooks{}}
 	for _, o := range opts {
 		o(c)
 	}

@@ -19,6 +19,7 @@ type Orders struct {
 	// validKey checks a buyer public key (base58 Curve25519); nil accepts
 	// any non-empty text.
 	validKey func(string) error
+	hooks    Hooks
 }
 
 // OrdersOption configures Orders.
@@ -35,9 +36,12 @@ func WithPublicKeyValidator(f func(string) error) OrdersOption {
 	return func(o *Orders) { o.validKey = f }
 }
 
+// WithHooks sets the operator hooks told about order events.
+func WithHooks(h Hooks) OrdersOption { return func(o *Orders) { o.hooks = h } }
+
 // NewOrders returns the order service over store.
 func NewOrders(store Store, opts ...OrdersOption) *Orders {
-	o := &Orders{store: store, now: time.Now, wake: func() {}}
+	o := &Orders{store: store, now: time.Now, wake: func() {}, hooks: NoHooks{}}
 	for _, opt := range opts {
 		opt(o)
 	}
@@ -96,6 +100,12 @@ func (s *Orders) Create(ctx context.Context, caller Caller, publicKey string, re
 	if err != nil {
 		return nil, err
 	}
+	if err := s.hooks.Before(ctx, BeforeOrderCreate, map[string]any{
+		"address": caller.Address, "serviceID": t.ID, "service": t.Name, "provider": t.Provider,
+		"serviceOptions": opts, "duration": hours, "amount": req.Amount.Float64(),
+	}); err != nil {
+		return nil, err
+	}
 	o := &Order{
 		ID: uuid.NewString(), CreatedAt: now.Unix(), UpdatedAt: now.Unix(),
 		Duration: hours, ServiceExpiredDate: expired, Amount: req.Amount,
@@ -107,6 +117,7 @@ func (s *Orders) Create(ctx context.Context, caller Caller, publicKey string, re
 	if err := s.store.Update(ctx, func(tx Tx) error { return tx.CreateOrder(ctx, o) }); err != nil {
 		return nil, err
 	}
+	s.hooks.After(ctx, EventOrderCreated, OrderPayload(o))
 	return o, nil
 }
 
@@ -270,6 +281,7 @@ func (s *Orders) Pay(ctx context.Context, p PaymentRequest) (*PaymentResult, err
 	}
 	if queued {
 		s.wake()
+		s.hooks.After(ctx, EventOrderPaid, OrderPayload(res.Order))
 	}
 	return res, nil
 }
@@ -326,6 +338,9 @@ func (s *Orders) RequestRefund(ctx context.Context, caller Caller, id string) (*
 				return Errorf(KindConflict, "order %s has not been paid", o.ID)
 			}
 			return Errorf(KindConflict, "order %s cannot be refunded in status %s / %s", o.ID, o.Status, o.ServiceStatus)
+		}
+		if err := s.hooks.Before(ctx, BeforeOrderRefund, OrderPayload(o)); err != nil {
+			return err
 		}
 		queued = true
 		return tx.EnqueueJob(ctx, &Job{OrderID: o.ID, Kind: JobRefund, RunAt: s.now()})

@@ -129,6 +129,11 @@ func (c *Catalog) ApplyTemplate(ctx context.Context, caller Caller, t *Template)
 	if err != nil {
 		return nil, err
 	}
+	summary := map[string]any{"provider": t.Provider.Name, "address": caller.Address, "operator": caller.OperatorName,
+		"categories": len(t.Categories)}
+	if err := c.hooks.Before(ctx, BeforeTemplateUpload, summary); err != nil {
+		return nil, err
+	}
 	res := &TemplateResult{}
 	err = c.update(ctx, func(tx Tx) error {
 		*res = TemplateResult{}
@@ -140,6 +145,8 @@ func (c *Catalog) ApplyTemplate(ctx context.Context, caller Caller, t *Template)
 	for i := range res.ServiceTypes {
 		res.ServiceTypes[i] = res.ServiceTypes[i].Public()
 	}
+	summary["created"], summary["updated"] = res.Created, res.Updated
+	c.hooks.After(ctx, EventTemplateUploaded, summary)
 	return res, nil
 }
 

@@ -125,7 +125,7 @@ func toMap(v any) (map[string]any, error) {
 // start runs the start script of a paid order and files it.
 func (w *Worker) start(ctx context.Context, j market.Job, o *market.Order) error {
 	if o.Status != market.OrderPaid || o.ServiceStatus != market.ServicePending {
-		return w.finish(ctx, j, market.JobCancelled, "order is "+o.Status.String()+"/"+string(o.ServiceStatus), nil)
+		return w.finish(ctx, j, market.JobCancelled, "order is "+o.Status.String()+"/"+string(o.ServiceStatus), "", nil)
 	}
 	sc, err := w.load(ctx, o, o.StartHash)
 	if err != nil {
@@ -149,7 +149,7 @@ func (w *Worker) start(ctx context.Context, j market.Job, o *market.Order) error
 		}
 	}
 	now := w.cfg.Now()
-	return w.finish(ctx, j, market.JobDone, "", func(tx market.Tx, cur *market.Order) error {
+	return w.finish(ctx, j, market.JobDone, "", market.EventOrderFiled, func(tx market.Tx, cur *market.Order) error {
 		if cur.Status != market.OrderPaid || cur.ServiceStatus != market.ServicePending {
 			return market.Errorf(market.KindConflict, "order %s moved on while starting", cur.ID)
 		}
@@ -192,7 +192,7 @@ func startResult(res map[string]any) (string, map[string]any, error) {
 // order.
 func (w *Worker) stop(ctx context.Context, j market.Job, o *market.Order) error {
 	if o.ServiceStatus != market.ServiceRunning && o.ServiceStatus != market.ServiceStop {
-		return w.finish(ctx, j, market.JobCancelled, "service is "+string(o.ServiceStatus), nil)
+		return w.finish(ctx, j, market.JobCancelled, "service is "+string(o.ServiceStatus), "", nil)
 	}
 	sc, err := w.load(ctx, o, o.StopHash)
 	if err != nil {
@@ -202,7 +202,7 @@ func (w *Worker) stop(ctx context.Context, j market.Job, o *market.Order) error 
 		return err
 	}
 	now := w.cfg.Now()
-	return w.finish(ctx, j, market.JobDone, "", func(tx market.Tx, cur *market.Order) error {
+	return w.finish(ctx, j, market.JobDone, "", market.EventOrderCompleted, func(tx market.Tx, cur *market.Order) error {
 		if cur.ServiceStatus != market.ServiceRunning && cur.ServiceStatus != market.ServiceStop {
 			return market.Errorf(market.KindConflict, "order %s moved on while stopping", cur.ID)
 		}
@@ -220,7 +220,7 @@ func (w *Worker) refund(ctx context.Context, j market.Job, o *market.Order) erro
 		return err
 	}
 	if !o.Refundable(t.Refundable) {
-		return w.finish(ctx, j, market.JobCancelled, "order is no longer refundable", nil)
+		return w.finish(ctx, j, market.JobCancelled, "order is no longer refundable", "", nil)
 	}
 	running := o.ServiceStatus == market.ServiceRunning
 	if running {
@@ -254,7 +254,7 @@ func (w *Worker) refund(ctx context.Context, j market.Job, o *market.Order) erro
 			}
 		}
 	}
-	return w.finish(ctx, j, market.JobDone, "", func(tx market.Tx, cur *market.Order) error {
+	return w.finish(ctx, j, market.JobDone, "", market.EventOrderRefunded, func(tx market.Tx, cur *market.Order) error {
 		if !cur.Refundable(true) {
 			return market.Errorf(market.KindConflict, "order %s moved on while refunding", cur.ID)
 		}

@@ -22,6 +22,9 @@ import (
 type Config struct {
 	Store  market.Store
 	Runner market.ScriptRunner
+	// Hooks are told about filed, completed, refunded and failed orders
+	// (default none).
+	Hooks market.Hooks
 	// Seal encrypts a service secret to the order's public key.
 	Seal func(secret []byte, publicKey string) (string, error)
 	// ExtraHosts are operator-allowed hosts every script may call.
@@ -60,6 +63,9 @@ func New(cfg Config) *Worker {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.Hooks == nil {
+		cfg.Hooks = market.NoHooks{}
 	}
 	if cfg.Owner == "" {
 		host, _ := os.Hostname()
@@ -190,7 +196,7 @@ func (w *Worker) process(ctx context.Context, j market.Job) {
 	case market.JobRefund:
 		err = w.refund(ctx, j, o)
 	default:
-		err = w.finish(ctx, j, market.JobFailed, "unknown job kind", nil)
+		err = w.finish(ctx, j, market.JobFailed, "unknown job kind", "", nil)
 	}
 	switch {
 	case err == nil:
@@ -207,9 +213,12 @@ func (w *Worker) process(ctx context.Context, j market.Job) {
 }
 
 // finish ends the job and applies change to the order (re-read inside the
-// transaction) in one transaction.
-func (w *Worker) finish(ctx context.Context, j market.Job, state market.JobState, note string, change func(tx market.Tx, o *market.Order) error) error {
-	return w.cfg.Store.Update(ctx, func(tx market.Tx) error {
+// transaction) in one transaction. When the change committed, the order
+// is told to the hooks of event (if not empty).
+func (w *Worker) finish(ctx context.Context, j market.Job, state market.JobState, note string, event string, change func(tx market.Tx, o *market.Order) error) error {
+	var changed *market.Order
+	err := w.cfg.Store.Update(ctx, func(tx market.Tx) error {
+		changed = nil
 		if change != nil {
 			o, err := tx.Order(ctx, j.OrderID)
 			if err != nil {
@@ -222,9 +231,17 @@ func (w *Worker) finish(ctx context.Context, j market.Job, state market.JobState
 			if err := tx.UpdateOrder(ctx, o); err != nil {
 				return err
 			}
+			changed = o
 		}
 		return tx.FinishJob(ctx, &j, w.cfg.Owner, state, note, w.cfg.Now())
 	})
+	if err == nil && changed != nil && event != "" {
+		w.cfg.Hooks.After(ctx, event, market.OrderPayload(changed))
+		if event == market.EventServiceStartFailed && changed.Status == market.OrderRefund {
+			w.cfg.Hooks.After(ctx, market.EventOrderRefunded, market.OrderPayload(changed))
+		}
+	}
+	return err
 }
 
 // backoff is the delay before attempt n+1 (n ≥ 1 failures so far).
@@ -262,7 +279,7 @@ func (w *Worker) retry(ctx context.Context, j market.Job, o *market.Order, cause
 		return
 	}
 	if o == nil {
-		_ = w.finish(ctx, j, market.JobFailed, msg, nil)
+		_ = w.finish(ctx, j, market.JobFailed, msg, "", nil)
 		return
 	}
 	if err := w.park(ctx, j, msg); err != nil && ctx.Err() == nil {
@@ -278,7 +295,10 @@ func (w *Worker) retry(ctx context.Context, j market.Job, o *market.Order, cause
 func (w *Worker) park(ctx context.Context, j market.Job, msg string) error {
 	w.log.Error("job failed for the last time; order parked", "job", j.ID, "kind", j.Kind, "order", j.OrderID, "err", msg)
 	now := w.cfg.Now()
-	return w.finish(ctx, j, market.JobFailed, msg, func(tx market.Tx, o *market.Order) error {
+	event := map[market.JobKind]string{
+		market.JobStart: market.EventServiceStartFailed, market.JobStop: market.EventOrderCompleted, market.JobRefund: market.EventOrderRefunded,
+	}[j.Kind]
+	return w.finish(ctx, j, market.JobFailed, msg, event, func(tx market.Tx, o *market.Order) error {
 		o.LastError = fmt.Sprintf("%s failed after %d attempts: %s", j.Kind, w.cfg.MaxAttempts, msg)
 		wasRunning := o.ServiceStatus == market.ServiceRunning
 		o.ServiceStatus, o.ServiceAbortTS, o.ServiceActivated = market.ServiceAbort, now.Unix(), false
