@@ -121,7 +121,7 @@ func TestListGet(t *testing.T) {
 	f := setup(t)
 	c, ctx := connect(t, f, sftphost.Options{MaxFileBytes: 4096})
 	entries, err := c.List(ctx, "/reconcile")
-	if err != nil || len(entries) != 2 || entries[0].Name != "20250314.csv" || entries[0].Size != 24 || entries[0].IsDir {
+	if err != nil || len(entries) != 2 || entries[0].Name != "20250314.csv" || entries[0].Size != 25 || entries[0].IsDir {
 		t.Fatalf("list %+v %v", entries, err)
 	}
 	data, err := c.Get(ctx, "/reconcile/20250314.csv", 0)
