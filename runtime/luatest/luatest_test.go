@@ -66,7 +66,7 @@ function test_assert_true_fails()
 end
 `,
 		"c_test.lua": "return {test_fail = function(t)\n  t:fail(\"explicit\")\nend}\n",
-		"notes.lua": `error("not a test file")`,
+		"notes.lua":  `error("not a test file")`,
 	})
 	rep, err := Run(testCtx(t), filepath.Join(dir), Config{ModuleDirs: []string{"."}})
 	if err != nil {
