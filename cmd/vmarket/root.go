@@ -28,6 +28,7 @@ Run "vmarket serve" to start the server with its embedded defaults.`,
 		newTokenCmd(),
 		newTemplateCmd(),
 		newKeygenCmd(), newCallCmd(),
+		newScriptCmd(),
 	)
 	return root
 }
