@@ -182,7 +182,6 @@ func (s *testServer) send(t testing.TB, r raw) answer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	req.Header.Del("User-Agent")
 	for k, v := range r.headers {
 		req.Header[k] = []string{v} // as given: the Python client sends lower case
 	}
