@@ -328,8 +328,10 @@ func (c *Conn) close() error {
 	var err error
 	c.once.Do(func() {
 		close(c.closed)
-		_ = c.sftp.Close()
+		// The SSH connection first: closing the SFTP client waits for its
+		// reader, which only ends once the transport is gone.
 		err = c.ssh.Close()
+		_ = c.sftp.Close()
 		if c.onClose != nil {
 			c.onClose()
 		}
@@ -405,19 +407,21 @@ func (c *Conn) Get(ctx context.Context, p string, maxBytes int64) ([]byte, error
 	if ctx.Err() != nil {
 		return nil, ctxErr(ctx, "get "+p)
 	}
+	fi, err := c.sftp.Stat(p)
+	if err != nil {
+		return nil, c.opErr(ctx, "get", p, err)
+	}
+	if fi.IsDir() {
+		return nil, errorf(CodeInvalidArgument, nil, "get %s: is a folder", p)
+	}
+	if fi.Size() > limit {
+		return nil, errorf(CodeTooLarge, nil, "get %s: %d bytes, over the cap of %d", p, fi.Size(), limit)
+	}
 	f, err := c.sftp.Open(p)
 	if err != nil {
 		return nil, c.opErr(ctx, "get", p, err)
 	}
 	defer f.Close()
-	if fi, err := f.Stat(); err == nil {
-		if fi.IsDir() {
-			return nil, errorf(CodeInvalidArgument, nil, "get %s: is a folder", p)
-		}
-		if fi.Size() > limit {
-			return nil, errorf(CodeTooLarge, nil, "get %s: %d bytes, over the cap of %d", p, fi.Size(), limit)
-		}
-	}
 	data, err := io.ReadAll(io.LimitReader(f, limit+1))
 	if err != nil {
 		return nil, c.opErr(ctx, "get", p, err)
