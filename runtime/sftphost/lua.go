@@ -23,6 +23,9 @@ type Env interface {
 	// HostAllowed reports whether the run may reach host:port, in addition
 	// to Options.AllowedHosts.
 	HostAllowed(host string, port int) bool
+	// Reserve accounts n bytes against the run's memory limit, raising the
+	// limit error in L when the run cannot afford them.
+	Reserve(L *lua.LState, n int64)
 }
 
 // connUserDataType tags the userdata of an open connection.
@@ -115,6 +118,7 @@ func (m *Module) Table(L *lua.LState, envOf func(*lua.LState) Env) *lua.LTable {
 		if err != nil {
 			raise(L, env, err)
 		}
+		env.Reserve(L, int64(len(data)))
 		L.Push(lua.LString(data))
 		return 1
 	}))

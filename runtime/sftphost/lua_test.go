@@ -23,6 +23,8 @@ func (e testEnv) HostAllowed(host string, port int) bool {
 	return e.allow != "" && e.allow == fmt.Sprintf("%s:%d", host, port)
 }
 
+func (e testEnv) Reserve(*lua.LState, int64) {}
+
 func (e testEnv) RaiseError(L *lua.LState, code, message string) {
 	t := L.NewTable()
 	t.RawSetString("code", lua.LString(code))

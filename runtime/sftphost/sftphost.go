@@ -175,10 +175,24 @@ func (m *Module) allowed(ctx context.Context, host string, port int, extra func(
 	if extra != nil && extra(host, port) {
 		return true
 	}
+	return hostListAllows(m.opts.AllowedHosts, host, port)
+}
+
+// hostListAllows matches host:port against "host" (any port) and
+// "host:port" entries, case-insensitively, IPv6 literals with or without
+// brackets.
+func hostListAllows(entries []string, host string, port int) bool {
+	host = strings.ToLower(strings.Trim(host, "[]"))
 	hp := net.JoinHostPort(host, strconv.Itoa(port))
-	for _, a := range m.opts.AllowedHosts {
-		a = strings.TrimSpace(a)
-		if strings.EqualFold(a, host) || strings.EqualFold(a, hp) {
+	for _, e := range entries {
+		e = strings.ToLower(strings.TrimSpace(e))
+		if h, p, err := net.SplitHostPort(e); err == nil {
+			if net.JoinHostPort(h, p) == hp {
+				return true
+			}
+			continue
+		}
+		if strings.Trim(e, "[]") == host {
 			return true
 		}
 	}
