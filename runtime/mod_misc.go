@@ -195,11 +195,17 @@ func urlParseQuery(L *lua.LState) int {
 	return 1
 }
 
-// timeLayouts maps the time module's layout names to Go layouts.
-var timeLayouts = map[string]string{
-	"iso":            time.RFC3339,
-	"yyyyMMddHHmmss": "20060102150405",
-	"yyyyMMdd":       "20060102",
+// timeLayout maps the time module's layout names to Go layouts.
+func timeLayout(name string) (string, bool) {
+	switch name {
+	case "iso":
+		return time.RFC3339, true
+	case "yyyyMMddHHmmss":
+		return "20060102150405", true
+	case "yyyyMMdd":
+		return "20060102", true
+	}
+	return "", false
 }
 
 // openTime builds the time module:
@@ -225,7 +231,7 @@ func openTime(L *lua.LState) *lua.LTable {
 
 func timeArgs(L *lua.LState, r *run) (layout string, loc *time.Location) {
 	name := L.CheckString(2)
-	layout, ok := timeLayouts[name]
+	layout, ok := timeLayout(name)
 	if !ok {
 		r.vs.raise(L, "time", "invalid_argument", fmt.Sprintf("unknown layout %q (want iso, yyyyMMddHHmmss or yyyyMMdd)", name))
 	}

@@ -315,3 +315,24 @@ func TestExtraHostModule(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+func TestRunHostAllowed(t *testing.T) {
+	var got []bool
+	e := newTestEngine(t, Options{Modules: map[string]HostModule{
+		"probe": HostModuleFunc(func(L *lua.LState) *lua.LTable {
+			t := L.NewTable()
+			t.RawSetString("check", L.NewFunction(func(L *lua.LState) int {
+				run := CurrentRun(L)
+				got = append(got, run.HostAllowed("sftp.example.com", 22), run.HostAllowed("sftp.example.com", 2222), run.HostAllowed("other", 22))
+				return 0
+			}))
+			return t
+		}),
+	}})
+	if _, err := runSrc(t, e, `require("probe").check()`, nil, RunOptions{AllowedHosts: []string{"sftp.example.com:22"}}); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 3 || !got[0] || got[1] || got[2] {
+		t.Fatalf("got %v", got)
+	}
+}

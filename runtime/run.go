@@ -340,6 +340,13 @@ func (x *Run) Value(key string) any { return x.r.opts.Values[key] }
 // or "error"), redacted and capped like log.* lines.
 func (x *Run) Log(level, msg string, fields map[string]any) { x.r.log(level, msg, fields) }
 
+// HostAllowed reports whether RunOptions.AllowedHosts lets the run reach
+// host:port (entries "host" allow any port), for host modules that dial
+// themselves (e.g. sftp).
+func (x *Run) HostAllowed(host string, port int) bool {
+	return newAllowList(x.r.opts.AllowedHosts).allows(host, strconv.Itoa(port))
+}
+
 // Redact replaces the run's secret setting values in s.
 func (x *Run) Redact(s string) string { return x.r.redactText(s) }
 
