@@ -26,6 +26,7 @@ func startApp(t *testing.T, mutate func(*serveConfig)) (string, *app) {
 		addr: ln.Addr().String(), dataDir: t.TempDir(), network: "mainnet", sigWindow: 300 * time.Second,
 		mockPayments: true, demoProvider: true, publicURL: base, scriptTime: 5 * time.Second,
 		luaMin: 1, luaMax: 4, workers: 4, maxAttempts: 3, grace: time.Second,
+		jobLease: time.Minute, hour: time.Hour,
 	}
 	if mutate != nil {
 		mutate(&cfg)

@@ -50,6 +50,8 @@ type serveConfig struct {
 	luaMax       int
 	workers      int
 	maxAttempts  int
+	jobLease     time.Duration
+	hour         time.Duration
 }
 
 func newServeCmd() *cobra.Command {
@@ -88,6 +90,8 @@ the operator JWT secret and keeps it in the data directory.`,
 	f.IntVar(&cfg.luaMax, "lua-max-states", envInt("VMARKET_LUA_MAX_STATES", 16), "most Lua states alive at once (env VMARKET_LUA_MAX_STATES)")
 	f.IntVar(&cfg.workers, "workers", envInt("VMARKET_WORKERS", 8), "lifecycle jobs run at once (env VMARKET_WORKERS)")
 	f.IntVar(&cfg.maxAttempts, "job-attempts", envInt("VMARKET_JOB_ATTEMPTS", 5), "tries of a lifecycle job before its order is parked (env VMARKET_JOB_ATTEMPTS)")
+	f.DurationVar(&cfg.jobLease, "job-lease", envDuration("VMARKET_JOB_LEASE", 60*time.Second), "how long a worker holds a job before another may take it over after a crash; at least 2× --script-timeout (env VMARKET_JOB_LEASE)")
+	f.DurationVar(&cfg.hour, "hour-length", envDuration("VMARKET_HOUR_LENGTH", time.Hour), "length of a billed hour; shorten only for demos and tests (env VMARKET_HOUR_LENGTH)")
 	return cmd
 }
 
@@ -148,6 +152,7 @@ func operatorSecret(flagValue, dataDir string, create bool) ([]byte, error) {
 
 // app is a running vmarket's parts, built by newApp.
 type app struct {
+	dataDir string
 	log     *slog.Logger
 	db      *sqlite.DB
 	engine  *runtime.Engine
@@ -250,7 +255,7 @@ func newApp(ctx context.Context, cfg serveConfig, log *slog.Logger) (*app, error
 		db.Close()
 		return nil, err
 	}
-	a := &app{log: log, db: db, engine: engine}
+	a := &app{dataDir: cfg.dataDir, log: log, db: db, engine: engine}
 	validAddress := func(s string) error { return wallet.ValidateAddress(s, network) }
 	a.catalog = market.NewCatalog(db, luascript.Compiler{}, market.WithAddressValidator(validAddress))
 	if err := applyBundled(ctx, a.catalog, publicURL(cfg), log); err != nil {
@@ -261,7 +266,7 @@ func newApp(ctx context.Context, cfg serveConfig, log *slog.Logger) (*app, error
 		Store: db, Runner: &luascript.Runner{Engine: engine, RootCAs: rootCAs, Logger: log},
 		Seal: wallet.SealSecret, ExtraHosts: cfg.allowHosts, Logger: log,
 		Concurrency: cfg.workers, MaxAttempts: cfg.maxAttempts,
-		Lease: max(60*time.Second, 3*cfg.scriptTime),
+		Lease: max(cfg.jobLease, 2*cfg.scriptTime), Hour: cfg.hour,
 	})
 	a.orders = market.NewOrders(db, market.WithWake(a.worker.Wake), market.WithPublicKeyValidator(func(k string) error {
 		_, err := wallet.ParsePublicKey(k)

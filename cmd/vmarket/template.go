@@ -1,21 +1,19 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/vmarket/vmarket/market"
+	"github.com/vmarket/vmarket/market/client"
 	"github.com/vmarket/vmarket/market/luascript"
+	"github.com/vmarket/vmarket/market/wallet"
 	"github.com/vmarket/vmarket/templates"
 )
 
@@ -79,15 +77,22 @@ compiled as Lua. Exits non-zero naming the field and script line at fault.`,
 
 func newTemplatePushCmd() *cobra.Command {
 	var server, token string
+	var wf walletFlags
 	var timeout time.Duration
 	cmd := &cobra.Command{
 		Use:   "push PATH",
 		Short: "Upload a template to a server",
 		Long: `Load a template (url-encoding its scripts), validate it offline, and upload
 it to POST /api/v1/template/add. The whole tree is created or updated in one
-transaction on the server. Authenticate with an operator token.`,
-		Example: `  vmarket template push templates/container-service --token "$(vmarket token)"
-  VMARKET_SERVER=https://market.example.com VMARKET_TOKEN=... vmarket template push ./my-provider`,
+transaction on the server.
+
+The upload is signed with the provider's wallet (--wallet, default
+./vmarket-wallet.json) when that file exists: a new provider gets that wallet
+as its signAddress, and only that wallet may change it later. Without a
+wallet, an operator token (--token) is needed.`,
+		Example: `  vmarket keygen --out provider.json
+  vmarket template push ./my-provider --wallet provider.json
+  vmarket template push templates/container-service --token "$(vmarket token)"`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			t, err := loadTemplate(args[0])
@@ -98,15 +103,33 @@ transaction on the server. Authenticate with an operator token.`,
 			if err := market.NewCatalog(nil, luascript.Compiler{}).CheckTemplate(t); err != nil {
 				return err
 			}
+			var c *client.Client
+			signer := "operator token"
+			switch {
+			case wf.exists() || cmd.Flags().Changed("wallet"):
+				var w *wallet.Wallet
+				if c, w, err = signingClient(server, &wf, token, timeout); err != nil {
+					return err
+				}
+				signer = "wallet " + w.Address()
+			case token != "":
+				if c, err = client.New(server, client.Options{Token: token, Timeout: timeout}); err != nil {
+					return err
+				}
+			default:
+				return fmt.Errorf("no credentials: create a provider wallet with \"vmarket keygen\" (or name one with --wallet), or pass an operator --token")
+			}
 			body, err := json.Marshal(t)
 			if err != nil {
 				return err
 			}
-			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
-			defer cancel()
-			fmt.Fprintf(cmd.ErrOrStderr(), "uploading template for provider %q (%d bytes) to %s\n", t.Provider.Name, len(body), server)
-			out, err := postJSON(ctx, strings.TrimRight(server, "/")+"/api/v1/template/add", token, body)
+			fmt.Fprintf(cmd.ErrOrStderr(), "uploading template for provider %q (%d bytes) to %s, signed by %s\n", t.Provider.Name, len(body), server, signer)
+			out, _, err := c.Do(cmd.Context(), "POST", "/api/v1/template/add", nil, json.RawMessage(body))
 			if err != nil {
+				var ae *client.APIError
+				if errors.As(err, &ae) {
+					return withDetails(ae)
+				}
 				return err
 			}
 			var res market.TemplateResult
@@ -121,39 +144,8 @@ transaction on the server. Authenticate with an operator token.`,
 		},
 	}
 	addServerFlag(cmd, &server)
+	addWalletFlags(cmd, &wf)
 	cmd.Flags().StringVar(&token, "token", envString("VMARKET_TOKEN", ""), "operator bearer token (env VMARKET_TOKEN)")
 	cmd.Flags().DurationVar(&timeout, "timeout", 60*time.Second, "request timeout")
 	return cmd
-}
-
-// postJSON posts body and returns the answer body, or an error carrying
-// the server's message for non-2xx answers.
-func postJSON(ctx context.Context, url, token string, body []byte) ([]byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	out, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode/100 != 2 {
-		var env struct {
-			Message string `json:"message"`
-		}
-		if json.Unmarshal(out, &env) == nil && env.Message != "" {
-			return nil, fmt.Errorf("server answered %d: %s", resp.StatusCode, env.Message)
-		}
-		return nil, fmt.Errorf("server answered %d", resp.StatusCode)
-	}
-	return out, nil
 }

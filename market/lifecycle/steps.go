@@ -75,7 +75,7 @@ func (w *Worker) run(ctx context.Context, j market.Job, step market.JobKind, has
 			allowed = append(allowed, h)
 		}
 	}
-	input, err := scriptInput(step, key, o, sc, host, w.cfg.Now())
+	input, err := scriptInput(step, key, o, sc, host, w.cfg.Now(), w.hourSeconds())
 	if err != nil {
 		return nil, err
 	}
@@ -87,7 +87,7 @@ func (w *Worker) run(ctx context.Context, j market.Job, step market.JobKind, has
 
 // scriptInput builds the input table of the script contract: step,
 // idempotencyKey, now, order, service and provider.
-func scriptInput(step market.JobKind, key string, o *market.Order, sc *scriptContext, host string, now time.Time) (map[string]any, error) {
+func scriptInput(step market.JobKind, key string, o *market.Order, sc *scriptContext, host string, now time.Time, hour int64) (map[string]any, error) {
 	order, err := toMap(o.Render(market.ViewProvider))
 	if err != nil {
 		return nil, err
@@ -106,7 +106,7 @@ func scriptInput(step market.JobKind, key string, o *market.Order, sc *scriptCon
 		"walletAddress": sc.provider.WalletAddress, "apiHost": sc.provider.APIHost,
 	}
 	return map[string]any{
-		"step": string(step), "idempotencyKey": key, "now": now.Unix(),
+		"step": string(step), "idempotencyKey": key, "now": now.Unix(), "hourSeconds": hour,
 		"order": order, "service": service, "provider": provider,
 	}, nil
 }
@@ -156,7 +156,7 @@ func (w *Worker) start(ctx context.Context, j market.Job, o *market.Order) error
 		cur.Status, cur.FiledTS = market.OrderFiled, now.Unix()
 		cur.ServiceStatus, cur.ServiceRunningTS = market.ServiceRunning, now.Unix()
 		cur.ServiceActivated, cur.ServiceActivateTS = true, now.Unix()
-		cur.EndAt = now.Unix() + cur.Duration*3600
+		cur.EndAt = now.Unix() + cur.Duration*w.hourSeconds()
 		cur.Magic, cur.UserService, cur.LastError = magic, data, ""
 		return tx.EnqueueJob(ctx, &market.Job{OrderID: cur.ID, Kind: market.JobStop, RunAt: time.Unix(cur.EndAt, 0)})
 	})
@@ -235,7 +235,7 @@ func (w *Worker) refund(ctx context.Context, j market.Job, o *market.Order) erro
 		}
 	}
 	now := w.cfg.Now()
-	amount := defaultRefund(o, running, now)
+	amount := defaultRefund(o, running, now, w.hourSeconds())
 	sc, err := w.load(ctx, o, o.RefundHash)
 	if err != nil {
 		return err

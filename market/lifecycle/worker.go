@@ -47,6 +47,9 @@ type Config struct {
 	// Poll is the idle polling interval (default 500 ms); Wake cuts it
 	// short.
 	Poll time.Duration
+	// Hour is the length of a billed hour (default one hour). Shorter
+	// hours make demos and tests reach endAt quickly.
+	Hour time.Duration
 }
 
 // Worker runs lifecycle jobs.
@@ -90,6 +93,9 @@ func New(cfg Config) *Worker {
 	}
 	if cfg.Poll <= 0 {
 		cfg.Poll = 500 * time.Millisecond
+	}
+	if cfg.Hour < time.Second {
+		cfg.Hour = time.Hour
 	}
 	return &Worker{cfg: cfg, log: cfg.Logger, wake: make(chan struct{}, 1)}
 }
@@ -244,6 +250,9 @@ func (w *Worker) finish(ctx context.Context, j market.Job, state market.JobState
 	return err
 }
 
+// hourSeconds is a billed hour in seconds.
+func (w *Worker) hourSeconds() int64 { return int64(w.cfg.Hour / time.Second) }
+
 // backoff is the delay before attempt n+1 (n ≥ 1 failures so far).
 func (w *Worker) backoff(n int) time.Duration {
 	d := w.cfg.BackoffBase
@@ -317,7 +326,7 @@ func (w *Worker) park(ctx context.Context, j market.Job, msg string) error {
 			}
 		case market.JobRefund:
 			if o.Status != market.OrderRefund {
-				return w.applyRefund(ctx, tx, o, defaultRefund(o, wasRunning, now), now)
+				return w.applyRefund(ctx, tx, o, defaultRefund(o, wasRunning, now, w.hourSeconds()), now)
 			}
 		}
 		return tx.CancelJobs(ctx, o.ID, w.cfg.Owner, now, market.JobStart, market.JobStop)
@@ -351,13 +360,13 @@ func (w *Worker) applyRefund(ctx context.Context, tx market.Tx, o *market.Order,
 // defaultRefund pays back the unused whole hours of what was paid: all of
 // it when the service never ran, otherwise paid × unused/duration where
 // every started hour counts as used.
-func defaultRefund(o *market.Order, ran bool, now time.Time) market.Decimal {
+func defaultRefund(o *market.Order, ran bool, now time.Time, hour int64) market.Decimal {
 	paid := o.AmountPaid - o.AmountRefunded
 	if !ran || o.ServiceActivateTS == 0 || o.Duration <= 0 {
 		return paid
 	}
 	elapsed := max(0, now.Unix()-o.ServiceActivateTS)
-	used := elapsed/3600 + 1 // the current hour has started
+	used := elapsed/hour + 1 // the current hour has started
 	if used >= o.Duration {
 		return 0
 	}

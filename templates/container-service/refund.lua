@@ -13,7 +13,8 @@ end
 -- The current hour has started, so it counts as used.
 local used = 0
 if order.serviceActivateTS and order.serviceActivateTS > 0 then
-  used = math.floor(math.max(0, input.now - order.serviceActivateTS) / 3600) + 1
+  local hour = input.hourSeconds or 3600
+  used = math.floor(math.max(0, input.now - order.serviceActivateTS) / hour) + 1
 end
 if used >= hours then
   return { amount = 0 }
