@@ -218,7 +218,7 @@ func TestLoadHash(t *testing.T) {
 	}
 }
 
-// bundled loads the bundled templates with every apiHost placeholder
+// bundled loads the bundled templates with their public URL placeholder
 // filled in, as the server does before applying them.
 func bundled(t testing.TB) []templates.Bundle {
 	t.Helper()
@@ -230,31 +230,9 @@ func bundled(t testing.TB) []templates.Bundle {
 		t.Fatal("no bundled templates")
 	}
 	for _, b := range bs {
-		fillHosts(b.Template)
+		templates.Expand(b.Template, "http://127.0.0.1:8080/")
 	}
 	return bs
-}
-
-// fillHosts replaces "{{...}}" placeholders in apiHost fields by a
-// loopback URL.
-func fillHosts(t *market.Template) {
-	fill := func(s *string) {
-		for {
-			i := strings.Index(*s, "{{")
-			j := strings.Index(*s, "}}")
-			if i < 0 || j < i {
-				return
-			}
-			*s = (*s)[:i] + "http://127.0.0.1:8080" + (*s)[j+2:]
-		}
-	}
-	fill(&t.Provider.APIHost)
-	for ci := range t.Categories {
-		fill(&t.Categories[ci].APIHost)
-		for ti := range t.Categories[ci].ServiceTypes {
-			fill(&t.Categories[ci].ServiceTypes[ti].APIHost)
-		}
-	}
 }
 
 func TestBundled(t *testing.T) {

@@ -251,6 +251,7 @@ func TestBundledTemplateUpload(t *testing.T) {
 		t.Fatal("no bundled templates")
 	}
 	for _, b := range bundles {
+		templates.Expand(b.Template, s.url)
 		body, err := json.Marshal(b.Template)
 		if err != nil {
 			t.Fatal(err)

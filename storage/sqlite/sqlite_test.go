@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"reflect"
 	"sort"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -28,8 +27,8 @@ func open(t *testing.T, path string) *sqlite.DB {
 	return db
 }
 
-// bundled loads the bundled templates with every "{{...}}" apiHost
-// placeholder filled in, as the server does before applying them.
+// bundled loads the bundled templates with their public URL placeholder
+// filled in, as the server does before applying them.
 func bundled(t *testing.T) []templates.Bundle {
 	t.Helper()
 	bs, err := templates.Bundled()
@@ -40,23 +39,7 @@ func bundled(t *testing.T) []templates.Bundle {
 		t.Fatal("no bundled templates")
 	}
 	for _, b := range bs {
-		fill := func(s *string) {
-			for {
-				i, j := strings.Index(*s, "{{"), strings.Index(*s, "}}")
-				if i < 0 || j < i {
-					return
-				}
-				*s = (*s)[:i] + "http://127.0.0.1:8080" + (*s)[j+2:]
-			}
-		}
-		tpl := b.Template
-		fill(&tpl.Provider.APIHost)
-		for ci := range tpl.Categories {
-			fill(&tpl.Categories[ci].APIHost)
-			for ti := range tpl.Categories[ci].ServiceTypes {
-				fill(&tpl.Categories[ci].ServiceTypes[ti].APIHost)
-			}
-		}
+		templates.Expand(b.Template, "http://127.0.0.1:8080")
 	}
 	return bs
 }
