@@ -84,12 +84,20 @@ func (a *allowList) allowsURL(u *url.URL) bool {
 	return a.allows(u.Hostname(), port)
 }
 
+// allowList returns the run's parsed AllowedHosts.
+func (r *run) allowList() *allowList {
+	if r.allow == nil {
+		r.allow = newAllowList(r.opts.AllowedHosts)
+	}
+	return r.allow
+}
+
 // httpClient returns the run's HTTP client, built on first use.
 func (r *run) httpClient() (*http.Client, error) {
 	if r.client != nil {
 		return r.client, nil
 	}
-	allow := newAllowList(r.opts.AllowedHosts)
+	allow := r.allowList()
 	rt := r.eng.opts.Transport
 	if rt == nil {
 		tr, err := newGuardedTransport(allow, r.opts.RootCAs)
@@ -260,8 +268,7 @@ func doHTTP(L *lua.LState, r *run, hr *httpReq) int {
 	if u.Scheme != "http" && u.Scheme != "https" {
 		r.vs.raise(L, "http", "not_allowed", "only http and https URLs are allowed")
 	}
-	allow := newAllowList(r.opts.AllowedHosts)
-	if !allow.allowsURL(u) {
+	if !r.allowList().allowsURL(u) {
 		r.vs.raise(L, "http", "not_allowed", fmt.Sprintf("%s://%s is not allowed for this script", u.Scheme, u.Host))
 	}
 	client, err := r.httpClient()

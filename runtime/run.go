@@ -57,6 +57,7 @@ type run struct {
 
 	blockCtx    context.Context // deadline-bound context for blocking host calls
 	blockCancel context.CancelFunc
+	allow       *allowList      // parsed AllowedHosts, built on first use
 	client      *http.Client    // http module client, built on first use
 	transport   *http.Transport // its guarded transport, when the engine's is not injected
 }
@@ -344,7 +345,7 @@ func (x *Run) Log(level, msg string, fields map[string]any) { x.r.log(level, msg
 // host:port (entries "host" allow any port), for host modules that dial
 // themselves (e.g. sftp).
 func (x *Run) HostAllowed(host string, port int) bool {
-	return newAllowList(x.r.opts.AllowedHosts).allows(host, strconv.Itoa(port))
+	return x.r.allowList().allows(host, strconv.Itoa(port))
 }
 
 // Redact replaces the run's secret setting values in s.
