@@ -214,5 +214,8 @@ func connectConfig(t *lua.LTable) (ConnectConfig, error) {
 	if s := num("timeout"); s > 0 {
 		cfg.Timeout = time.Duration(s * float64(time.Second))
 	}
+	if s := num("op_timeout"); s > 0 {
+		cfg.OpTimeout = time.Duration(s * float64(time.Second))
+	}
 	return cfg, bad
 }

@@ -143,6 +143,9 @@ type ConnectConfig struct {
 	HostKeyFingerprint string
 	// Timeout bounds dialing and the handshake (default Options.DialTimeout).
 	Timeout time.Duration
+	// OpTimeout, when > 0, bounds each list or get within the run's
+	// deadline. An operation that times out closes the connection.
+	OpTimeout time.Duration
 }
 
 // Entry is one listed directory entry.
@@ -164,6 +167,7 @@ type Conn struct {
 	closed chan struct{}
 	once   sync.Once
 	addr   string
+	opTO   time.Duration
 	// onClose, when set, runs once after the connection is closed.
 	onClose func()
 }
@@ -258,7 +262,7 @@ func authMethods(cfg ConnectConfig) ([]ssh.AuthMethod, error) {
 
 // ctxErr turns a context's end into a timeout error.
 func ctxErr(ctx context.Context, what string) *Error {
-	return errorf(CodeTimeout, ctx.Err(), "%s: run deadline passed or run ended", what)
+	return errorf(CodeTimeout, ctx.Err(), "%s: timed out (operation timeout, run deadline or run end)", what)
 }
 
 // Connect dials an allowlisted host, checks its pinned host key,
@@ -332,7 +336,7 @@ func (m *Module) connect(ctx context.Context, cfg ConnectConfig, allowed func(st
 		_ = client.Close()
 		return nil, errorf(CodeTransport, err, "start sftp on %s: %v", addr, err)
 	}
-	c := &Conn{m: m, ssh: client, sftp: sc2, closed: make(chan struct{}), addr: addr, onClose: onClose}
+	c := &Conn{m: m, ssh: client, sftp: sc2, closed: make(chan struct{}), addr: addr, opTO: cfg.OpTimeout, onClose: onClose}
 	c.stop = context.AfterFunc(ctx, func() { _ = c.close() })
 	m.opts.Logger.Debug("sftp connected", "addr", addr, "user", cfg.User)
 	return c, nil
@@ -357,6 +361,20 @@ func (c *Conn) close() error {
 func (c *Conn) Close() error {
 	c.stop()
 	return c.close()
+}
+
+// opContext bounds one operation by the connection's OpTimeout; when it
+// passes, the connection is closed, which aborts the blocked call.
+func (c *Conn) opContext(ctx context.Context) (context.Context, func()) {
+	if c.opTO <= 0 {
+		return ctx, func() {}
+	}
+	octx, cancel := context.WithTimeout(ctx, c.opTO)
+	stop := context.AfterFunc(octx, func() { _ = c.close() })
+	return octx, func() {
+		stop()
+		cancel()
+	}
 }
 
 // opErr classifies an operation failure.
@@ -393,6 +411,8 @@ func (c *Conn) List(ctx context.Context, dir string) ([]Entry, error) {
 	if ctx.Err() != nil {
 		return nil, ctxErr(ctx, "list "+dir)
 	}
+	ctx, done := c.opContext(ctx)
+	defer done()
 	infos, err := c.sftp.ReadDir(dir)
 	if err != nil {
 		return nil, c.opErr(ctx, "list", dir, err)
@@ -421,6 +441,8 @@ func (c *Conn) Get(ctx context.Context, p string, maxBytes int64) ([]byte, error
 	if ctx.Err() != nil {
 		return nil, ctxErr(ctx, "get "+p)
 	}
+	ctx, done := c.opContext(ctx)
+	defer done()
 	fi, err := c.sftp.Stat(p)
 	if err != nil {
 		return nil, c.opErr(ctx, "get", p, err)

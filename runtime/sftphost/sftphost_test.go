@@ -185,3 +185,26 @@ func TestConnectCanceled(t *testing.T) {
 		t.Fatalf("%v", err)
 	}
 }
+
+func TestOpTimeout(t *testing.T) {
+	f := setup(t)
+	m := sftphost.New(sftphost.Options{AllowedHosts: []string{"127.0.0.1"}})
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	c, err := m.Connect(ctx, sftphost.ConnectConfig{Host: f.srv.Host(), Port: f.srv.Port(), User: "vcc", Password: "pw-秘密",
+		HostKey: f.srv.HostKeyLine(), OpTimeout: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.List(ctx, "/reconcile"); err != nil {
+		t.Fatalf("fast list: %v", err)
+	}
+	f.srv.Faults.SetDelay(time.Hour)
+	if _, err := c.Get(ctx, "/reconcile/20250314.csv", 0); codeOf(err) != sftphost.CodeTimeout {
+		t.Fatalf("slow get: %v", err)
+	}
+	if ctx.Err() != nil {
+		t.Fatal("the run's context ended instead")
+	}
+}

@@ -269,6 +269,9 @@ func (s *Server) CallCount(resource string) int {
 	return s.calls.Count(func(c Call) bool { return resource == "" || c.Resource == resource })
 }
 
+// Count counts the calls that satisfy match (all when match is nil).
+func (s *Server) Count(match func(Call) bool) int { return s.calls.Count(match) }
+
 // OrderCalls counts the calls to a resource that carried the given order
 // number.
 func (s *Server) OrderCalls(resource, orderNo string) int {
@@ -329,6 +332,14 @@ func fail(status int, code, msg string) (int, envelope) {
 }
 
 func (s *Server) handle(r *http.Request, call *Call) (int, envelope) {
+	// A lenient decoding first, so that refused calls are recorded with
+	// their parameters too; the strict one below decides.
+	if q, err := url.ParseQuery(r.URL.RawQuery); err == nil {
+		call.Params = map[string]string{}
+		for k, v := range q {
+			call.Params[k] = v[0]
+		}
+	}
 	if st, bad := s.Faults.TakeFailure(); bad {
 		return fail(st, CodeSystemError, "系统繁忙，请稍后再试")
 	}
