@@ -25,6 +25,8 @@ import (
 	"github.com/vmarket/vmarket/market/signature"
 	"github.com/vmarket/vmarket/market/wallet"
 	"github.com/vmarket/vmarket/runtime"
+	"github.com/vmarket/vmarket/runtime/sftphost"
+	"github.com/vmarket/vmarket/scripts"
 	"github.com/vmarket/vmarket/storage/sqlite"
 	"github.com/vmarket/vmarket/templates"
 	"github.com/vmarket/vmarket/templates/demo"
@@ -249,7 +251,8 @@ func newApp(ctx context.Context, cfg serveConfig, log *slog.Logger) (*app, error
 	limits.Timeout = cfg.scriptTime
 	engine, err := runtime.NewEngine(runtime.Options{
 		MinStates: cfg.luaMin, MaxStates: max(cfg.luaMin, cfg.luaMax), Limits: limits,
-		KV: db.KV(), Logger: log,
+		Resolver: runtime.FSResolver(scripts.FS()), KV: db.KV(), Logger: log,
+		Modules: map[string]runtime.HostModule{"sftp": sftphost.New(sftphost.Options{Logger: log})},
 	})
 	if err != nil {
 		db.Close()
