@@ -196,6 +196,9 @@ func (s *Server) AddCommand(siteID string, c Command) error {
 // Calls returns every call received, in order.
 func (s *Server) Calls() []Call { return s.calls.All() }
 
+// Count counts the calls that satisfy match (all when match is nil).
+func (s *Server) Count(match func(Call) bool) int { return s.calls.Count(match) }
+
 // CallCount counts the calls to an endpoint ("commands", "config",
 // "telemetry/meter"; all when empty).
 func (s *Server) CallCount(endpoint string) int {
