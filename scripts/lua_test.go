@@ -13,6 +13,7 @@ import (
 	"github.com/vmarket/vmarket/runtime"
 	"github.com/vmarket/vmarket/runtime/luatest"
 	"github.com/vmarket/vmarket/runtime/sftphost"
+	"github.com/vmarket/vmarket/scripts"
 	"github.com/vmarket/vmarket/scripts/internal/fakekit"
 )
 
@@ -88,6 +89,9 @@ func runLuaTests(t *testing.T, dir string, ctl *control, cfg luatest.Config) {
 	}
 	defer eng.Close()
 	cfg.Engine = eng
+	// Modules come from the embedded tree, so the copy in the binary is the
+	// one tested; the test files themselves are read from the folder.
+	cfg.Modules = runtime.FSResolver(scripts.FS())
 	cfg.AllowedHosts = append(cfg.AllowedHosts, "127.0.0.1")
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
