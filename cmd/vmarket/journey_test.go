@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
 	"net"
 	"net/url"
 	"testing"
@@ -16,6 +17,12 @@ import (
 // startApp runs a full vmarket (newApp + worker + API) on 127.0.0.1 in a
 // temporary data directory and returns its base URL.
 func startApp(t *testing.T, mutate func(*serveConfig)) (string, *app) {
+	t.Helper()
+	return startAppLog(t, testLogger(t), mutate)
+}
+
+// startAppLog is startApp with a given logger (benchmarks discard logs).
+func startAppLog(t testing.TB, log *slog.Logger, mutate func(*serveConfig)) (string, *app) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -32,7 +39,7 @@ func startApp(t *testing.T, mutate func(*serveConfig)) (string, *app) {
 		mutate(&cfg)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	a, err := newApp(ctx, cfg, testLogger(t))
+	a, err := newApp(ctx, cfg, log)
 	if err != nil {
 		t.Fatal(err)
 	}

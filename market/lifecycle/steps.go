@@ -12,10 +12,12 @@ import (
 	"github.com/vmarket/vmarket/market"
 )
 
-// scriptContext loads what a step's script needs: the type, the provider
-// and the pinned source (empty when the type has no such script).
+// scriptContext loads what a step's script needs: the type, its
+// category, the provider and the pinned source (empty when the type has no
+// such script).
 type scriptContext struct {
 	typ      *market.ServiceType
+	category *market.Category
 	provider *market.Provider
 	source   string
 }
@@ -25,27 +27,50 @@ func (w *Worker) load(ctx context.Context, o *market.Order, hash string) (*scrip
 	if err != nil {
 		return nil, err
 	}
-	p, err := w.cfg.Store.Provider(ctx, o.Provider)
-	if err != nil {
+	sc := &scriptContext{typ: t}
+	if hash == "" {
+		return sc, nil
+	}
+	if sc.provider, err = w.cfg.Store.Provider(ctx, o.Provider); err != nil {
 		return nil, err
 	}
-	sc := &scriptContext{typ: t, provider: p}
-	if hash != "" {
-		if sc.source, err = w.cfg.Store.ScriptSource(ctx, hash); err != nil {
-			return nil, err
-		}
+	if sc.category, err = w.cfg.Store.Category(ctx, t.CategoryID); err != nil {
+		return nil, err
 	}
-	return sc, nil
+	sc.source, err = w.source(ctx, hash)
+	return sc, err
+}
+
+// source returns a script's source by hash. Sources are immutable, so
+// they are cached (a bounded map, dropped whole when full).
+func (w *Worker) source(ctx context.Context, hash string) (string, error) {
+	w.srcMu.Lock()
+	src, ok := w.sources[hash]
+	w.srcMu.Unlock()
+	if ok {
+		return src, nil
+	}
+	src, err := w.cfg.Store.ScriptSource(ctx, hash)
+	if err != nil {
+		return "", err
+	}
+	w.srcMu.Lock()
+	if len(w.sources) >= 1024 {
+		clear(w.sources)
+	}
+	w.sources[hash] = src
+	w.srcMu.Unlock()
+	return src, nil
 }
 
 // serviceHost is where a type's scripts and user API calls go: the type's
 // apiHost, else its category's backup host.
-func (w *Worker) serviceHost(ctx context.Context, t *market.ServiceType) string {
-	if t.APIHost != "" {
-		return market.HostURL(t.APIHost)
+func (sc *scriptContext) serviceHost() string {
+	if sc.typ.APIHost != "" {
+		return market.HostURL(sc.typ.APIHost)
 	}
-	if c, err := w.cfg.Store.Category(ctx, t.CategoryID); err == nil && c.APIHost != "" {
-		return market.HostURL(c.APIHost)
+	if sc.category != nil && sc.category.APIHost != "" {
+		return market.HostURL(sc.category.APIHost)
 	}
 	return ""
 }
@@ -65,13 +90,13 @@ func (w *Worker) run(ctx context.Context, j market.Job, step market.JobKind, has
 	if sc.source == "" {
 		return nil, nil
 	}
-	host := w.serviceHost(ctx, sc.typ)
+	host := sc.serviceHost()
 	allowed := append([]string{}, w.cfg.ExtraHosts...)
 	if h := hostOf(host); h != "" {
 		allowed = append(allowed, h)
 	}
-	if c, err := w.cfg.Store.Category(ctx, sc.typ.CategoryID); err == nil && c.APIHost != "" {
-		if h := hostOf(market.HostURL(c.APIHost)); h != "" {
+	if sc.category.APIHost != "" {
+		if h := hostOf(market.HostURL(sc.category.APIHost)); h != "" {
 			allowed = append(allowed, h)
 		}
 	}

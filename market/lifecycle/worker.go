@@ -57,6 +57,9 @@ type Worker struct {
 	cfg  Config
 	log  *slog.Logger
 	wake chan struct{}
+
+	srcMu   sync.Mutex
+	sources map[string]string // script hash → source
 }
 
 // New returns a worker; call Run to start it.
@@ -97,7 +100,7 @@ func New(cfg Config) *Worker {
 	if cfg.Hour < time.Second {
 		cfg.Hour = time.Hour
 	}
-	return &Worker{cfg: cfg, log: cfg.Logger, wake: make(chan struct{}, 1)}
+	return &Worker{cfg: cfg, log: cfg.Logger, wake: make(chan struct{}, 1), sources: map[string]string{}}
 }
 
 // Wake tells the worker new jobs may be due. It never blocks.

@@ -69,6 +69,9 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	params.Set("_foreign_keys", "on")
 	params.Set("_synchronous", "NORMAL")
 	params.Set("_txlock", "immediate")
+	// Keep prepared statements per connection: the same few queries run
+	// all the time, and preparing is a good part of their cost.
+	params.Set("_stmt_cache_size", "128")
 	writer, err := sql.Open("sqlite3", "file:"+path+"?"+params.Encode())
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
