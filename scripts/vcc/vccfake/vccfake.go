@@ -16,7 +16,9 @@
 //     twice; the fake tracks account balances.
 //
 // Every call is recorded with its decoded parameters, and failures can be
-// injected (forced 5xx, rejected authentication, delays).
+// injected (forced 5xx, rejected authentication, delays). An injected delay
+// is applied after the call took effect, before the answer is written: a
+// client that times out has still withdrawn, as when an answer is lost.
 package vccfake
 
 import (
