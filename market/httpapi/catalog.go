@@ -93,7 +93,7 @@ func pagination(total int, p market.Page) market.Pagination {
 }
 
 func (s *Server) getProvider(c echo.Context) error {
-	p, err := s.cfg.Catalog.Provider(c.Request().Context(), c.Param("id"))
+	p, err := s.cfg.Catalog.Provider(c.Request().Context(), pathParam(c, "id"))
 	if err != nil {
 		return err
 	}
@@ -148,7 +148,7 @@ func (s *Server) listCategories(c echo.Context) error {
 }
 
 func (s *Server) getCategory(c echo.Context) error {
-	cat, err := s.cfg.Catalog.Category(c.Request().Context(), c.Param("id"))
+	cat, err := s.cfg.Catalog.Category(c.Request().Context(), pathParam(c, "id"))
 	if err != nil {
 		return err
 	}
@@ -205,7 +205,7 @@ func (s *Server) listServiceTypes(c echo.Context) error {
 }
 
 func (s *Server) getServiceType(c echo.Context) error {
-	t, err := s.cfg.Catalog.ServiceType(c.Request().Context(), s.callerOf(c), c.Param("id"))
+	t, err := s.cfg.Catalog.ServiceType(c.Request().Context(), s.callerOf(c), pathParam(c, "id"))
 	if err != nil {
 		return err
 	}

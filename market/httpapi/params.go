@@ -80,6 +80,20 @@ func (q query) page() (market.Page, error) {
 	return p, nil
 }
 
+// pathParam returns a path parameter unescaped. Echo routes on the raw
+// path when the client's escaping differs from the default one (e.g. a
+// provider id holding "/" sent as %2F), and then hands the parameter over
+// still escaped.
+func pathParam(c echo.Context, name string) string {
+	v := c.Param(name)
+	if c.Request().URL.RawPath != "" {
+		if u, err := url.PathUnescape(v); err == nil {
+			return u
+		}
+	}
+	return v
+}
+
 // decimal reads an optional decimal parameter.
 func (q query) decimal(name string) (*market.Decimal, error) {
 	s := q.str(name)
