@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"reflect"
 	"sort"
@@ -430,4 +431,39 @@ func TestPricesExact(t *testing.T) {
 	if !strings.Contains(string(a.body), `"price":100,`) || !strings.Contains(string(a.body), `"duration":{"1":1,"20":0.99,"100":0.89}`) {
 		t.Errorf("numbers not shown as in the seed: %s", a.body)
 	}
+}
+
+// TestIDsNeedingEscapes reads providers whose names (their ids) need
+// escaping in a path, escaped the default way and in other ways clients
+// do.
+func TestIDsNeedingEscapes(t *testing.T) {
+	s := newTestServer(t)
+	tests := []struct {
+		name  string
+		paths []string
+	}{
+		{"my provider", []string{"my%20provider"}},
+		{"a/b", []string{"a%2Fb", "a%2fb"}},
+		{"100%", []string{"100%25"}},
+		{"a?b#c", []string{"a%3Fb%23c"}},
+		{"ünï", []string{"%C3%BCn%C3%AF", "ünï"}},
+		{"a+b", []string{"a+b", "a%2Bb"}},
+		{"plain", []string{"plain", "%70lain"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s.mustCreate("/api/v1/service/provider", providerBody(tc.name))
+			for _, p := range tc.paths {
+				a := s.do(http.MethodGet, "/api/v1/service/provider/"+p, "", nil)
+				if a.status != http.StatusOK || a.obj(t)["id"] != tc.name {
+					t.Errorf("GET /provider/%s: %d %s", p, a.status, a.body)
+				}
+			}
+		})
+	}
+	// Category and type ids are UUIDs, but an escaped one still reads.
+	catID, ids := s.seedTree("p", "c", map[string][]string{"t": {"1"}}, "t")
+	esc := func(id string) string { return "%" + strings.ToUpper(fmt.Sprintf("%x", id[0])) + id[1:] }
+	wantStatus(t, s.do(http.MethodGet, "/api/v1/service/category/"+esc(catID), "", nil), http.StatusOK)
+	wantStatus(t, s.do(http.MethodGet, "/api/v1/service/type/"+esc(ids[0]), "", nil), http.StatusOK)
 }
