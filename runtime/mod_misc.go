@@ -224,9 +224,48 @@ func openTime(L *lua.LState) *lua.LTable {
 			L.Push(lua.LNumber(time.Now().UnixMilli()))
 			return 1
 		},
-		"format": timeFormat,
-		"parse":  timeParse,
+		"format":    timeFormat,
+		"parse":     timeParse,
+		"sleep":     timeSleep,
+		"remaining": timeRemaining,
 	})
+}
+
+// timeSleep pauses the run for a number of seconds (fractions allowed),
+// e.g. between retries. It never outlives the run: sleeping past the
+// deadline stops the run with the timeout limit, and a cancelled run wakes
+// at once.
+func timeSleep(L *lua.LState) int {
+	r := hostRun(L)
+	secs := float64(L.CheckNumber(1))
+	if secs < 0 || secs != secs {
+		r.vs.raise(L, "time", "invalid_argument", "sleep needs a number of seconds >= 0")
+	}
+	d := time.Duration(secs * float64(time.Second))
+	if secs > float64(24*time.Hour/time.Second) {
+		d = 24 * time.Hour
+	}
+	if time.Now().Add(d).After(r.deadline) {
+		d = time.Until(r.deadline)
+	}
+	t := time.NewTimer(max(d, 0))
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-r.blocking().Done():
+	}
+	r.check()
+	if r.tripped != nil {
+		r.raiseTripped(L)
+	}
+	return 0
+}
+
+// timeRemaining returns the seconds left before the run's deadline.
+func timeRemaining(L *lua.LState) int {
+	r := hostRun(L)
+	L.Push(lua.LNumber(max(0, time.Until(r.deadline).Seconds())))
+	return 1
 }
 
 func timeArgs(L *lua.LState, r *run) (layout string, loc *time.Location) {
