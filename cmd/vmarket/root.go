@@ -29,6 +29,7 @@ Run "vmarket serve" to start the server with its embedded defaults.`,
 		newTemplateCmd(),
 		newKeygenCmd(), newCallCmd(),
 		newScriptCmd(),
+		newSecretCmd(),
 	)
 	return root
 }
