@@ -3,9 +3,11 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"net"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -33,7 +35,7 @@ func startAppLog(t testing.TB, log *slog.Logger, mutate func(*serveConfig)) (str
 		addr: ln.Addr().String(), dataDir: t.TempDir(), network: "mainnet", sigWindow: 300 * time.Second,
 		mockPayments: true, demoProvider: true, publicURL: base, scriptTime: 5 * time.Second,
 		luaMin: 1, luaMax: 4, workers: 4, maxAttempts: 3, grace: time.Second,
-		jobLease: time.Minute, hour: time.Hour,
+		jobLease: time.Minute, hour: time.Hour, privateBack: true,
 	}
 	if mutate != nil {
 		mutate(&cfg)
@@ -179,5 +181,48 @@ func TestJourney(t *testing.T) {
 	call(t, user, "POST", "/api/v1/order/userRefund/"+order.ID, nil, map[string]any{}, &again)
 	if again.Status != market.OrderRefund || *again.AmountRefunded != market.NewDecimal(2) {
 		t.Fatalf("second refund: %+v", again)
+	}
+}
+
+// filedOrder buys the bundled Container Service for w, mock-pays it and
+// waits until it is filed.
+func filedOrder(t *testing.T, base string, w *wallet.Wallet) market.OrderJSON {
+	t.Helper()
+	user, _ := client.New(base, client.Options{Wallet: w})
+	anon, _ := client.New(base, client.Options{})
+	var types struct {
+		List []market.ServiceType `json:"list"`
+	}
+	call(t, anon, "GET", "/api/v1/service/type", url.Values{"provider": {"v-kube-service"}}, nil, &types)
+	var o market.OrderJSON
+	call(t, user, "POST", "/api/v1/order/add", nil, map[string]any{
+		"serviceID": types.List[0].ID, "serviceOptions": map[string]string{"resourceUnit": "1-CPU-2G-Mem-5G-Storage"},
+		"duration": 1, "amount": 1,
+	}, &o)
+	call(t, anon, "POST", "/api/v1/order/mock", nil, map[string]any{
+		"orderId": o.ID, "providerAddr": o.Recipient, "pubKey": w.PublicKey().String(), "amt": 100000000,
+	}, nil)
+	deadline := time.Now().Add(15 * time.Second)
+	for o.Status != market.OrderFiled {
+		if time.Now().After(deadline) {
+			t.Fatalf("order not filed: %+v", o)
+		}
+		time.Sleep(50 * time.Millisecond)
+		call(t, user, "GET", "/api/v1/order/id/"+o.ID, nil, nil, &o)
+	}
+	return o
+}
+
+// TestPrivateBackendsRefused: with --allow-private-backends=false, user API
+// calls to a provider on loopback are refused with a 502, not made.
+func TestPrivateBackendsRefused(t *testing.T) {
+	base, _ := startApp(t, func(c *serveConfig) { c.privateBack = false })
+	w, _ := wallet.Generate(wallet.Mainnet)
+	o := filedOrder(t, base, w)
+	user, _ := client.New(base, client.Options{Wallet: w})
+	_, status, err := user.Do(context.Background(), "GET", "/api/v1/service/userAPI/get/normal/status/"+o.ID, nil, nil)
+	var ae *client.APIError
+	if !errors.As(err, &ae) || status != 502 || !strings.Contains(ae.Message, "private address") {
+		t.Fatalf("want 502 private address, got %d %v", status, err)
 	}
 }

@@ -54,6 +54,7 @@ type serveConfig struct {
 	maxAttempts  int
 	jobLease     time.Duration
 	hour         time.Duration
+	privateBack  bool
 }
 
 func newServeCmd() *cobra.Command {
@@ -93,6 +94,7 @@ the operator JWT secret and keeps it in the data directory.`,
 	f.IntVar(&cfg.workers, "workers", envInt("VMARKET_WORKERS", 8), "lifecycle jobs run at once (env VMARKET_WORKERS)")
 	f.IntVar(&cfg.maxAttempts, "job-attempts", envInt("VMARKET_JOB_ATTEMPTS", 5), "tries of a lifecycle job before its order is parked (env VMARKET_JOB_ATTEMPTS)")
 	f.DurationVar(&cfg.jobLease, "job-lease", envDuration("VMARKET_JOB_LEASE", 60*time.Second), "how long a worker holds a job before another may take it over after a crash; at least 2× --script-timeout (env VMARKET_JOB_LEASE)")
+	f.BoolVar(&cfg.privateBack, "allow-private-backends", envBool("VMARKET_ALLOW_PRIVATE_BACKENDS", true), "let user API calls reach providers on loopback and private addresses; turn off in production (env VMARKET_ALLOW_PRIVATE_BACKENDS)")
 	f.DurationVar(&cfg.hour, "hour-length", envDuration("VMARKET_HOUR_LENGTH", time.Hour), "length of a billed hour; shorten only for demos and tests (env VMARKET_HOUR_LENGTH)")
 	return cmd
 }
@@ -278,7 +280,7 @@ func newApp(ctx context.Context, cfg serveConfig, log *slog.Logger) (*app, error
 	a.api = httpapi.New(httpapi.Config{
 		Catalog: a.catalog, Orders: a.orders, Operators: keys, ServiceTokens: tokens,
 		Signatures: verifier.Middleware(signature.Optional), SignedAddress: signature.AddressFrom,
-		MockPayments: cfg.mockPayments, Logger: log,
+		MockPayments: cfg.mockPayments, DenyPrivateBackends: !cfg.privateBack, Logger: log,
 	})
 	if cfg.demoProvider {
 		kube := demo.NewKube()

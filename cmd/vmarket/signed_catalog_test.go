@@ -76,7 +76,7 @@ func TestSignedCatalogWrites(t *testing.T) {
 	var cat market.Category
 	json.Unmarshal(body, &cat)
 	typ := map[string]any{"provider": "signed-co", "categoryID": cat.ID, "name": "T", "refundable": false,
-		"serviceOptions": map[string]any{"size": []string{"s"}},
+		"serviceOptions":  map[string]any{"size": []string{"s"}},
 		"durationToPrice": []any{map[string]any{"price": 1, "chargingOptions": map[string]string{"size": "s"}, "duration": map[string]any{"1": 1}}}}
 	if _, _, err := sc.Do(ctx, "POST", "/api/v1/service/type", nil, typ); status(err) != http.StatusForbidden {
 		t.Fatalf("stranger writes type: %v", err)

@@ -34,6 +34,9 @@ type Config struct {
 	// ServiceTokens signs the tokens sent to providers' secret APIs; nil
 	// disables secret API calls.
 	ServiceTokens *opauth.ServiceSigner
+	// DenyPrivateBackends refuses user API calls to loopback and private
+	// addresses (link-local ones are always refused).
+	DenyPrivateBackends bool
 	// RefundWait is how long a refund request waits for the refund to be
 	// carried out before answering (default 10 s).
 	RefundWait time.Duration
@@ -82,7 +85,7 @@ func New(cfg Config) *Server {
 	e := echo.New()
 	e.HideBanner = true
 	e.HidePort = true
-	s := &Server{cfg: cfg, echo: e, log: cfg.Logger, cache: newResponseCache(512, 4<<20), forward: newForwardClient()}
+	s := &Server{cfg: cfg, echo: e, log: cfg.Logger, cache: newResponseCache(512, 4<<20), forward: newForwardClient(!cfg.DenyPrivateBackends)}
 	e.HTTPErrorHandler = s.handleError
 	e.Use(s.logRequests, s.recoverPanics, s.authenticate)
 	if cfg.Signatures != nil {

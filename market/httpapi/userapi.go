@@ -4,10 +4,14 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -160,10 +164,44 @@ func upstreamReason(err error) string {
 }
 
 // newForwardClient is the HTTP client for user API calls: bounded in time,
-// never following redirects (the target is the provider's declared host).
-func newForwardClient() *http.Client {
+// never following redirects (the target is the provider's declared host),
+// and never dialing link-local, multicast or unspecified addresses (cloud
+// metadata endpoints live there). Loopback and private addresses are
+// refused too unless allowPrivate: any signed wallet may register a
+// provider, and its apiHost must not reach into the operator's network.
+func newForwardClient(allowPrivate bool) *http.Client {
+	dialer := &net.Dialer{
+		Timeout: 5 * time.Second,
+		Control: func(network, address string, _ syscall.RawConn) error {
+			host, _, err := net.SplitHostPort(address)
+			if err != nil {
+				return err
+			}
+			ip, err := netip.ParseAddr(host)
+			if err != nil {
+				return fmt.Errorf("refusing to dial %q", address)
+			}
+			ip = ip.Unmap()
+			switch {
+			case ip.IsLinkLocalUnicast(), ip.IsLinkLocalMulticast(), ip.IsMulticast(), ip.IsUnspecified(), ip.IsInterfaceLocalMulticast():
+				return fmt.Errorf("refusing to dial %s: link-local, multicast or unspecified address", ip)
+			case !allowPrivate && (ip.IsLoopback() || ip.IsPrivate()):
+				return fmt.Errorf("refusing to dial %s: private address (serve --allow-private-backends)", ip)
+			}
+			return nil
+		},
+	}
+	transport := &http.Transport{
+		Proxy:                 nil,
+		DialContext:           dialer.DialContext,
+		MaxIdleConnsPerHost:   16,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ResponseHeaderTimeout: userAPITimeout,
+	}
 	return &http.Client{
-		Timeout: userAPITimeout,
+		Timeout:   userAPITimeout,
+		Transport: transport,
 		CheckRedirect: func(*http.Request, []*http.Request) error {
 			return http.ErrUseLastResponse
 		},
