@@ -231,7 +231,9 @@ func (d *Durations) UnmarshalJSON(b []byte) error {
 
 // Options maps an option name to its allowed values. In JSON it is
 // {"name": ["v1", "v2"]}; a single string value is accepted on input as a
-// one-value list (the seed's category example sends one).
+// one-value list (the seed's category example sends one). An empty list
+// makes a free-form option: buyers may give any value (e.g. an account
+// number).
 type Options map[string][]string
 
 // UnmarshalJSON accepts list or string values.
@@ -445,7 +447,7 @@ func (t *ServiceType) Validate() error {
 			if !ok {
 				return Invalid(f+".chargingOptions."+k, "is not one of the type's serviceOptions")
 			}
-			if !contains(allowed, v) {
+			if len(allowed) > 0 && !contains(allowed, v) {
 				return Invalid(f+".chargingOptions."+k, "value %q is not among serviceOptions %v", v, allowed)
 			}
 		}

@@ -244,8 +244,8 @@ func PriceFor(t *ServiceType, options map[string]string, hours int64) (Quote, er
 		if !ok {
 			return Quote{}, Invalid("serviceOptions."+k, "is not an option of service type %q", t.Name)
 		}
-		if !contains(allowed, options[k]) {
-			return Quote{}, Invalid("serviceOptions."+k, "%q is not one of %v", options[k], allowed)
+		if err := checkOptionValue("serviceOptions."+k, allowed, options[k]); err != nil {
+			return Quote{}, err
 		}
 	}
 	var ps *PriceSet
@@ -288,6 +288,19 @@ func PriceFor(t *ServiceType, options map[string]string, hours int64) (Quote, er
 		return Quote{}, Invalid("duration", "amount overflows")
 	}
 	return Quote{PriceSet: *ps, Hours: hours, Factor: factor, Amount: amount}, nil
+}
+
+// checkOptionValue checks a chosen option value: one of the allowed values,
+// or, when the type lists none (a free-form option such as an account
+// number), any non-empty printable text up to MaxNameLen bytes.
+func checkOptionValue(field string, allowed []string, v string) error {
+	if len(allowed) == 0 {
+		return checkName(field, v)
+	}
+	if !contains(allowed, v) {
+		return Invalid(field, "%q is not one of %v", v, allowed)
+	}
+	return nil
 }
 
 // MaxOrderHours bounds one order's duration (ten years).
