@@ -65,7 +65,7 @@ func TestPriceFor(t *testing.T) {
 			if !q.AcceptsAmount(MustDecimal(tt.want)) || !q.AcceptsAmount(MustDecimal(tt.ceilAmt)) {
 				t.Fatalf("exact or rounded-up amount refused")
 			}
-			if q.AcceptsAmount(q.Amount + 1) && MustDecimal(tt.ceilAmt) != q.Amount+1 {
+			if q.AcceptsAmount(q.Amount+1) && MustDecimal(tt.ceilAmt) != q.Amount+1 {
 				t.Fatalf("a wrong amount was accepted")
 			}
 		})
