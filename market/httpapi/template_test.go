@@ -54,12 +54,12 @@ func TestTemplateUpload(t *testing.T) {
 			if res.Created != 6 || res.Updated != 0 {
 				t.Errorf("created %d updated %d, want 6 and 0", res.Created, res.Updated)
 			}
-			wantKeys(t, "template provider", res.Provider, providerKeys...)
+			wantKeys(t, "template provider", res.Provider, strings.Fields(providerKeys)...)
 			if len(res.Categories) != 2 || len(res.ServiceTypes) != 3 {
 				t.Fatalf("answer has %d categories and %d types: %s", len(res.Categories), len(res.ServiceTypes), a.body)
 			}
 			for _, st := range res.ServiceTypes {
-				wantKeys(t, "template type", st, typeKeys...)
+				wantKeys(t, "template type", st, strings.Fields(typeKeys)...)
 				if api := st["serviceAPI"].(map[string]any); api["start"] != "" {
 					t.Errorf("template answer shows script bodies: %v", api)
 				}
