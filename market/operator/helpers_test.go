@@ -34,6 +34,7 @@ type fixture struct {
 	engine *runtime.Engine
 	keys   *opauth.Keyring
 	logs   *syncBuffer
+	log    *slog.Logger
 	dbPath string
 }
 
@@ -98,7 +99,7 @@ func newFixture(t *testing.T, mutate ...func(*operator.Config)) *fixture {
 		engine.Close()
 		db.Close()
 	})
-	return &fixture{svc: svc, db: db, engine: engine, keys: keys, logs: logs, dbPath: dbPath}
+	return &fixture{svc: svc, db: db, engine: engine, keys: keys, logs: logs, log: log, dbPath: dbPath}
 }
 
 // run runs a script with the service's per-run resolver and returns its

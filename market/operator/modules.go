@@ -474,14 +474,19 @@ func (s *Service) exports(ctx context.Context, name, source string) ([]string, e
 		if errors.Is(err, runtime.ErrBusy) {
 			return nil, &market.Error{Kind: market.KindBusy, Message: "script engine busy", Err: err}
 		}
-		msg := err.Error()
+		msg, line := err.Error(), 0
 		var se *runtime.ScriptError
 		if errors.As(err, &se) {
 			msg = se.Message
+			if se.Chunk == name && se.Line > 0 {
+				line = se.Line
+			}
+		}
+		if m := positionRE.FindStringSubmatch(msg); m != nil && line == 0 {
+			line, _ = strconv.Atoi(m[1])
 		}
 		e := market.Invalid("source", "loading module %s: %s", name, msg)
-		if m := positionRE.FindStringSubmatch(msg); m != nil {
-			line, _ := strconv.Atoi(m[1])
+		if line > 0 {
 			e = e.WithDetail("line", line)
 		}
 		return nil, e
