@@ -16,6 +16,7 @@ import (
 
 	"github.com/vmarket/vmarket/market"
 	"github.com/vmarket/vmarket/market/opauth"
+	"github.com/vmarket/vmarket/market/operator"
 )
 
 // Default body limits.
@@ -40,8 +41,15 @@ type Config struct {
 	// RefundWait is how long a refund request waits for the refund to be
 	// carried out before answering (default 10 s).
 	RefundWait time.Duration
-	// Operators verifies operator bearer tokens.
-	Operators *opauth.Keyring
+	// Operators verifies operator bearer tokens: an *opauth.Keyring, or
+	// the operator service (which also refuses revoked users' tokens).
+	Operators OperatorVerifier
+	// Operator serves the admin API under /api/v1/admin; nil leaves it out.
+	Operator *operator.Service
+	// Metrics, when set, observes every request; MetricsHandler, when
+	// set, is served at GET /metrics.
+	Metrics        RequestObserver
+	MetricsHandler http.Handler
 	// Signatures authenticates wallet-signed requests; nil disables them.
 	Signatures echo.MiddlewareFunc
 	// SignedAddress returns the address a signed request was verified for.
@@ -85,9 +93,9 @@ func New(cfg Config) *Server {
 	e := echo.New()
 	e.HideBanner = true
 	e.HidePort = true
-	s := &Server{cfg: cfg, echo: e, log: cfg.Logger, cache: newResponseCache(512, 4<<20), forward: newForwardClient(!cfg.DenyPrivateBackends)}
+	s := &Server{cfg: cfg, echo: e, log: cfg.Logger, cache: newResponseCache(512, 4<<20, 64<<20), forward: newForwardClient(!cfg.DenyPrivateBackends)}
 	e.HTTPErrorHandler = s.handleError
-	e.Use(s.logRequests, s.recoverPanics, s.authenticate)
+	e.Use(s.observeRequests, s.logRequests, s.recoverPanics, s.authenticate)
 	if cfg.Signatures != nil {
 		sig := cfg.Signatures
 		e.Use(func(next echo.HandlerFunc) echo.HandlerFunc {
@@ -126,6 +134,8 @@ func (s *Server) routes() {
 	g.POST("/template/add", s.addTemplate)
 	s.orderRoutes()
 	s.userAPIRoutes()
+	s.adminRoutes()
+	s.metricsRoutes()
 	s.echo.GET("/healthz", func(c echo.Context) error {
 		return c.JSONBlob(http.StatusOK, []byte(`{"status":"ok"}`))
 	})
