@@ -37,6 +37,9 @@ func ParseDecimal(s string) (Decimal, error) {
 	if s == "" {
 		return 0, fmt.Errorf("empty number")
 	}
+	if d, ok := parsePlainDecimal(s); ok {
+		return d, nil
+	}
 	m := decimalRE.FindStringSubmatch(s)
 	if m == nil {
 		return 0, fmt.Errorf("%q is not a decimal number", s)
@@ -61,6 +64,38 @@ func ParseDecimal(s string) (Decimal, error) {
 		return 0, fmt.Errorf("%s is out of range", s)
 	}
 	return Decimal(n.Int64()), nil
+}
+
+// parsePlainDecimal is ParseDecimal's fast path for the common form
+// "-123.45" (at most 8 decimals, no exponent, fits easily); ok is false for
+// anything else, which the general path then handles or rejects.
+func parsePlainDecimal(s string) (Decimal, bool) {
+	neg := false
+	if s[0] == '-' || s[0] == '+' {
+		neg = s[0] == '-'
+		s = s[1:]
+	}
+	whole, frac, dot := strings.Cut(s, ".")
+	if whole == "" || len(whole) > 10 || len(frac) > 8 || (dot && frac == "") {
+		return 0, false
+	}
+	var v int64
+	for _, part := range []string{whole, frac} {
+		for i := 0; i < len(part); i++ {
+			c := part[i]
+			if c < '0' || c > '9' {
+				return 0, false
+			}
+			v = v*10 + int64(c-'0')
+		}
+	}
+	for i := len(frac); i < 8; i++ {
+		v *= 10
+	}
+	if neg {
+		v = -v
+	}
+	return Decimal(v), true
 }
 
 // MustDecimal is ParseDecimal for constants in code and tests; it panics on

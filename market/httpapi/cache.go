@@ -13,6 +13,8 @@ type responseCache struct {
 	entries  map[string]cachedAnswer
 	maxItems int
 	maxBody  int
+	// bytes is the size of all bodies held; maxBytes bounds it.
+	bytes, maxBytes int
 }
 
 type cachedAnswer struct {
@@ -21,8 +23,8 @@ type cachedAnswer struct {
 	body   []byte
 }
 
-func newResponseCache(maxItems, maxBody int) *responseCache {
-	return &responseCache{entries: make(map[string]cachedAnswer, maxItems), maxItems: maxItems, maxBody: maxBody}
+func newResponseCache(maxItems, maxBody, maxBytes int) *responseCache {
+	return &responseCache{entries: make(map[string]cachedAnswer, maxItems), maxItems: maxItems, maxBody: maxBody, maxBytes: maxBytes}
 }
 
 // get returns the answer for key if it was made at generation gen.
@@ -44,18 +46,26 @@ func (c *responseCache) put(key string, gen int64, status int, body []byte) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if _, ok := c.entries[key]; !ok && len(c.entries) >= c.maxItems {
+	if old, ok := c.entries[key]; ok {
+		c.bytes -= len(old.body)
+		delete(c.entries, key)
+	}
+	full := func() bool { return len(c.entries) >= c.maxItems || c.bytes+len(body) > c.maxBytes }
+	if full() {
 		for k, a := range c.entries {
 			if a.gen != gen {
+				c.bytes -= len(a.body)
 				delete(c.entries, k)
 			}
 		}
-		for k := range c.entries {
-			if len(c.entries) < c.maxItems {
+		for k, a := range c.entries {
+			if !full() {
 				break
 			}
+			c.bytes -= len(a.body)
 			delete(c.entries, k)
 		}
 	}
 	c.entries[key] = cachedAnswer{gen: gen, status: status, body: body}
+	c.bytes += len(body)
 }

@@ -259,7 +259,7 @@ const typeCols = `t.id, t.name, t.duration_to_price, t.provider_id, t.refundable
 
 const typeFrom = "service_types t JOIN categories c ON c.id = t.category_id"
 
-func scanType(s interface{ Scan(...any) error }) (market.ServiceType, error) {
+func (q queries) scanType(s interface{ Scan(...any) error }) (market.ServiceType, error) {
 	var t market.ServiceType
 	var prices, opts, normal, secret string
 	a := &t.ServiceAPI
@@ -270,13 +270,19 @@ func scanType(s interface{ Scan(...any) error }) (market.ServiceType, error) {
 	if err != nil {
 		return t, err
 	}
-	for _, f := range []struct {
-		src string
-		dst any
-	}{{prices, &t.DurationToPrice}, {opts, &t.ServiceOptions}, {normal, &a.Normal}, {secret, &a.Secret}} {
-		if err := json.Unmarshal([]byte(f.src), f.dst); err != nil {
-			return t, fmt.Errorf("service type %s: %w", t.ID, err)
-		}
+	if t.DurationToPrice, err = decodeCached[[]market.PriceSet](q.decoded, "p", prices); err == nil {
+		// A fresh slice header: the cached sets stay untouched.
+		t.DurationToPrice = append([]market.PriceSet(nil), t.DurationToPrice...)
+		t.ServiceOptions, err = decodeCached[market.Options](q.decoded, "o", opts)
+	}
+	if err == nil {
+		a.Normal, err = decodeCached[map[string]string](q.decoded, "m", normal)
+	}
+	if err == nil {
+		a.Secret, err = decodeCached[map[string]string](q.decoded, "m", secret)
+	}
+	if err != nil {
+		return t, fmt.Errorf("service type %s: %w", t.ID, err)
 	}
 	t.Normalize()
 	return t, nil
@@ -297,7 +303,7 @@ func (q queries) ServiceTypeByName(ctx context.Context, categoryID, name string)
 }
 
 func (q queries) oneType(ctx context.Context, cond string, args ...any) (*market.ServiceType, error) {
-	t, err := scanType(q.q.QueryRowContext(ctx, "SELECT "+typeCols+" FROM "+typeFrom+" WHERE "+cond, args...))
+	t, err := q.scanType(q.q.QueryRowContext(ctx, "SELECT "+typeCols+" FROM "+typeFrom+" WHERE "+cond, args...))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, market.NotFound("service type", fmt.Sprint(args[0]))
 	}
@@ -337,14 +343,17 @@ func (q queries) ServiceTypes(ctx context.Context, f market.ServiceTypeFilter) (
 	if err != nil {
 		return nil, 0, err
 	}
-	rows, err := q.q.QueryContext(ctx, "SELECT "+typeCols+" FROM "+typeFrom+w.sql()+" ORDER BY t.seq LIMIT ? OFFSET ?", pageArgs(&w, f.Page)...)
+	// Page over the narrow table first, then join and read only the page's
+	// rows: deep OFFSETs then skip index entries, not joined rows.
+	rows, err := q.q.QueryContext(ctx, "SELECT "+typeCols+" FROM "+typeFrom+" WHERE t.seq IN (SELECT t.seq FROM "+from+w.sql()+
+		" ORDER BY t.seq LIMIT ? OFFSET ?) ORDER BY t.seq", pageArgs(&w, f.Page)...)
 	if err != nil {
 		return nil, 0, storageErr(err, "list service types")
 	}
 	defer rows.Close()
 	list := []market.ServiceType{}
 	for rows.Next() {
-		t, err := scanType(rows)
+		t, err := q.scanType(rows)
 		if err != nil {
 			return nil, 0, storageErr(err, "list service types")
 		}

@@ -101,7 +101,7 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	reader.SetMaxIdleConns(opts.Readers)
 	reader.SetConnMaxIdleTime(0)
 	db := &DB{path: path, writer: writer, reader: reader}
-	db.queries = queries{q: reader}
+	db.queries = queries{q: reader, decoded: newDecodeCache(4096)}
 	return db, nil
 }
 
@@ -145,7 +145,7 @@ func (db *DB) Update(ctx context.Context, fn func(tx market.Tx) error) (err erro
 			panic(p)
 		}
 	}()
-	if err := fn(&tx{queries{q: sqlTx}}); err != nil {
+	if err := fn(&tx{queries{q: sqlTx, decoded: db.decoded}}); err != nil {
 		sqlTx.Rollback()
 		return err
 	}
@@ -166,7 +166,10 @@ type querier interface {
 }
 
 // queries implements the store's reads over a querier.
-type queries struct{ q querier }
+type queries struct {
+	q       querier
+	decoded *decodeCache
+}
 
 // storageErr maps database errors to market errors: unique violations to
 // KindConflict, busy to KindBusy, cancellation as is, the rest internal.
