@@ -55,6 +55,8 @@ type serveConfig struct {
 	jobLease     time.Duration
 	hour         time.Duration
 	privateBack  bool
+	// ops configures the operator extensions (operator_wiring.go).
+	ops operatorConfig
 }
 
 func newServeCmd() *cobra.Command {
@@ -96,6 +98,7 @@ the operator JWT secret and keeps it in the data directory.`,
 	f.DurationVar(&cfg.jobLease, "job-lease", envDuration("VMARKET_JOB_LEASE", 60*time.Second), "how long a worker holds a job before another may take it over after a crash; at least 2× --script-timeout (env VMARKET_JOB_LEASE)")
 	f.BoolVar(&cfg.privateBack, "allow-private-backends", envBool("VMARKET_ALLOW_PRIVATE_BACKENDS", true), "let user API calls reach providers on loopback and private addresses; turn off in production (env VMARKET_ALLOW_PRIVATE_BACKENDS)")
 	f.DurationVar(&cfg.hour, "hour-length", envDuration("VMARKET_HOUR_LENGTH", time.Hour), "length of a billed hour; shorten only for demos and tests (env VMARKET_HOUR_LENGTH)")
+	addOperatorFlags(cmd, &cfg.ops)
 	return cmd
 }
 
@@ -164,10 +167,14 @@ type app struct {
 	orders  *market.Orders
 	worker  *lifecycle.Worker
 	api     *httpapi.Server
+	ops     *operatorParts
 }
 
 // close releases the app's resources.
 func (a *app) close() {
+	if a.ops != nil {
+		a.ops.close()
+	}
 	a.engine.Close()
 	a.db.Close()
 }
@@ -261,26 +268,33 @@ func newApp(ctx context.Context, cfg serveConfig, log *slog.Logger) (*app, error
 		return nil, err
 	}
 	a := &app{dataDir: cfg.dataDir, log: log, db: db, engine: engine}
+	if a.ops, err = newOperatorParts(ctx, cfg.ops, cfg.dataDir, db, engine, runtime.FSResolver(scripts.FS()), keys, cfg.allowHosts, rootCAs, log); err != nil {
+		a.close()
+		return nil, err
+	}
+	ops := a.ops.ops
 	validAddress := func(s string) error { return wallet.ValidateAddress(s, network) }
-	a.catalog = market.NewCatalog(db, luascript.Compiler{}, market.WithAddressValidator(validAddress))
+	a.catalog = market.NewCatalog(db, luascript.Compiler{}, market.WithAddressValidator(validAddress), market.WithCatalogHooks(ops))
 	if err := applyBundled(ctx, a.catalog, publicURL(cfg), log); err != nil {
 		a.close()
 		return nil, err
 	}
 	a.worker = lifecycle.New(lifecycle.Config{
-		Store: db, Runner: &luascript.Runner{Engine: engine, RootCAs: rootCAs, Logger: log},
+		Store: db, Hooks: ops, Runner: &luascript.Runner{Engine: engine, RootCAs: rootCAs, Logger: log,
+			Settings: ops, Modules: ops.RunResolver, Recorder: ops},
 		Seal: wallet.SealSecret, ExtraHosts: cfg.allowHosts, Logger: log,
 		Concurrency: cfg.workers, MaxAttempts: cfg.maxAttempts,
 		Lease: max(cfg.jobLease, 2*cfg.scriptTime), Hour: cfg.hour,
 	})
-	a.orders = market.NewOrders(db, market.WithWake(a.worker.Wake), market.WithPublicKeyValidator(func(k string) error {
+	a.orders = market.NewOrders(db, market.WithWake(a.worker.Wake), market.WithHooks(ops), market.WithPublicKeyValidator(func(k string) error {
 		_, err := wallet.ParsePublicKey(k)
 		return err
 	}))
 	a.api = httpapi.New(httpapi.Config{
-		Catalog: a.catalog, Orders: a.orders, Operators: keys, ServiceTokens: tokens,
+		Catalog: a.catalog, Orders: a.orders, Operators: ops, Operator: ops, ServiceTokens: tokens,
 		Signatures: verifier.Middleware(signature.Optional), SignedAddress: signature.AddressFrom,
 		MockPayments: cfg.mockPayments, DenyPrivateBackends: !cfg.privateBack, Logger: log,
+		Metrics: a.ops.observer(cfg.ops.metrics), MetricsHandler: a.ops.handler(cfg.ops.metrics),
 	})
 	if cfg.demoProvider {
 		kube := demo.NewKube()

@@ -311,31 +311,46 @@ func lineOf(err error) int {
 	return 0
 }
 
-// WatchDir loads the hooks directory and reloads it whenever a file in
-// it changes, until ctx ends. The first load's error (e.g. a missing
-// directory) is returned; later ones are logged and shown in DirState.
-func (s *Service) WatchDir(ctx context.Context, dir string) error {
+// WatchDir loads the hooks directory, then watches it in the background
+// and reloads it whenever a file in it changes, until ctx ends or stop is
+// called (stop waits for the watcher to end). The first load's error
+// (e.g. a missing directory) is returned and nothing is watched; later
+// errors are logged and shown in DirState.
+func (s *Service) WatchDir(ctx context.Context, dir string) (stop func(), err error) {
 	w, err := fsnotify.NewWatcher()
 	if err != nil {
-		return fmt.Errorf("watch hooks directory: %w", err)
+		return nil, fmt.Errorf("watch hooks directory: %w", err)
 	}
-	defer w.Close()
 	if err := s.watchTree(w, dir); err != nil {
-		return err
+		w.Close()
+		return nil, err
 	}
 	if _, err := s.LoadDir(ctx, dir); err != nil {
-		return err
+		w.Close()
+		return nil, err
 	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer w.Close()
+		s.watch(ctx, w, dir)
+	}()
+	return func() { cancel(); <-done }, nil
+}
+
+// watch reloads dir after each burst of file events until ctx ends.
+func (s *Service) watch(ctx context.Context, w *fsnotify.Watcher, dir string) {
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	defer timer.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			return nil
+			return
 		case ev, ok := <-w.Events:
 			if !ok {
-				return nil
+				return
 			}
 			if ev.Has(fsnotify.Create) {
 				if fi, err := os.Stat(ev.Name); err == nil && fi.IsDir() {
@@ -345,7 +360,7 @@ func (s *Service) WatchDir(ctx context.Context, dir string) error {
 			timer.Reset(reloadDelay)
 		case err, ok := <-w.Errors:
 			if !ok {
-				return nil
+				return
 			}
 			s.log.Warn("hooks directory watch error", "dir", dir, "err", err)
 			timer.Reset(reloadDelay)

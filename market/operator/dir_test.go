@@ -39,15 +39,11 @@ func TestHooksDirReload(t *testing.T) {
 	writeFile(t, filepath.Join(dir, "modules", "greet.lua"), `return {v = "one"}`)
 	writeFile(t, filepath.Join(dir, "modules", "pkg", "util.lua"), `return {v = "util"}`)
 	writeFile(t, filepath.Join(dir, "hooks", "audit.lua"), auditHook)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- f.svc.WatchDir(ctx, dir) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	}()
+	stop, err := f.svc.WatchDir(context.Background(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
 	greet := func() any {
 		res, err := f.engine.Run(context.Background(), runtime.Script{Name: "t", Source: `return {v = require("greet").v}`},
 			nil, runtime.RunOptions{Resolver: f.svc.RunResolver()})
@@ -71,7 +67,9 @@ func TestHooksDirReload(t *testing.T) {
 		}
 		return operator.DirFile{}
 	}
-	waitFor(t, "first load", func() bool { return greet() == "one" })
+	if v := greet(); v != "one" {
+		t.Fatalf("first load: %v", v)
+	}
 	st := status()
 	if len(st.Files) != 3 || fileOf(st, "modules/pkg/util.lua").Module != "pkg.util" {
 		t.Fatalf("status: %+v", st)
@@ -125,8 +123,12 @@ func TestHooksDirReload(t *testing.T) {
 
 func TestLoadDirMissing(t *testing.T) {
 	f := newFixture(t)
-	st, err := f.svc.LoadDir(context.Background(), filepath.Join(t.TempDir(), "nope"))
+	missing := filepath.Join(t.TempDir(), "nope")
+	st, err := f.svc.LoadDir(context.Background(), missing)
 	if err == nil || st.Error == "" {
 		t.Fatalf("missing directory: %+v %v", st, err)
+	}
+	if _, err := f.svc.WatchDir(context.Background(), missing); err == nil {
+		t.Fatal("watching a missing directory")
 	}
 }
