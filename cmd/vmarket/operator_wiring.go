@@ -84,9 +84,16 @@ func newOperatorParts(ctx context.Context, cfg operatorConfig, dataDir string, d
 		OrderCounts:    db.OrderStatusCounts,
 		RecordsDropped: func() uint64 { return p.ops.RecordsDropped() },
 	})
+	// After-hooks never take more than half the Lua states: lifecycle
+	// scripts and before-checks keep the rest.
+	workers := cfg.hookWorkers
+	if half := max(1, engine.Stats().MaxStates/2); workers > half {
+		log.Warn("--hook-workers capped at half the Lua states", "hook_workers", workers, "lua_max_states", engine.Stats().MaxStates)
+		workers = half
+	}
 	p.ops, err = operator.New(ctx, operator.Config{
 		Store: db.Operator(), Engine: engine, Bundled: bundled, Keys: keys, SealKey: sealKey, Logger: log,
-		BeforeTimeout: cfg.beforeTimeout, AfterTimeout: cfg.afterTimeout, HookWorkers: cfg.hookWorkers,
+		BeforeTimeout: cfg.beforeTimeout, AfterTimeout: cfg.afterTimeout, HookWorkers: workers,
 		HookHosts: hookHosts, RootCAs: rootCAs,
 		Observe: func(r operator.Run) {
 			p.metrics.ObserveRun(r.Kind, r.Name, r.OK, r.Limit, time.Duration(r.Duration*float64(time.Millisecond)))

@@ -30,6 +30,7 @@ Run "vmarket serve" to start the server with its embedded defaults.`,
 		newKeygenCmd(), newCallCmd(),
 		newScriptCmd(),
 		newSecretCmd(),
+		newModuleCmd(), newHookCmd(), newSettingsCmd(), newUserCmd(), newKeyCmd(), newRunsCmd(),
 	)
 	return root
 }
