@@ -22,6 +22,7 @@ import (
 	"github.com/vmarket/vmarket/market/lifecycle"
 	"github.com/vmarket/vmarket/market/luascript"
 	"github.com/vmarket/vmarket/market/opauth"
+	"github.com/vmarket/vmarket/market/paysource"
 	"github.com/vmarket/vmarket/market/signature"
 	"github.com/vmarket/vmarket/market/wallet"
 	"github.com/vmarket/vmarket/runtime"
@@ -57,6 +58,8 @@ type serveConfig struct {
 	privateBack  bool
 	// ops configures the operator extensions (operator_wiring.go).
 	ops operatorConfig
+	// pay configures the payment sources (paysource_wiring.go).
+	pay paymentConfig
 }
 
 func newServeCmd() *cobra.Command {
@@ -99,6 +102,7 @@ the operator JWT secret and keeps it in the data directory.`,
 	f.BoolVar(&cfg.privateBack, "allow-private-backends", envBool("VMARKET_ALLOW_PRIVATE_BACKENDS", true), "let user API calls reach providers on loopback and private addresses; turn off in production (env VMARKET_ALLOW_PRIVATE_BACKENDS)")
 	f.DurationVar(&cfg.hour, "hour-length", envDuration("VMARKET_HOUR_LENGTH", time.Hour), "length of a billed hour; shorten only for demos and tests (env VMARKET_HOUR_LENGTH)")
 	addOperatorFlags(cmd, &cfg.ops)
+	addPaymentFlags(cmd, &cfg.pay)
 	return cmd
 }
 
@@ -168,6 +172,8 @@ type app struct {
 	worker  *lifecycle.Worker
 	api     *httpapi.Server
 	ops     *operatorParts
+	// poller polls the enabled payment sources (nil when none is).
+	poller *paysource.Poller
 }
 
 // close releases the app's resources.
@@ -307,6 +313,14 @@ func newApp(ctx context.Context, cfg serveConfig, log *slog.Logger) (*app, error
 		}
 		a.api.Echo().Any("/demo/kube/*", echo.WrapHandler(http.StripPrefix("/demo/kube", kube)))
 	}
+	if err := mountVCPMonitor(a.api.Echo(), engine, db, ops, tokens.PublicKey, cfg.allowHosts, rootCAs, cfg.scriptTime, log); err != nil {
+		a.close()
+		return nil, err
+	}
+	if a.poller, err = newPoller(cfg.pay, engine, a.orders, db, ops, cfg.allowHosts, rootCAs, log); err != nil {
+		a.close()
+		return nil, err
+	}
 	return a, nil
 }
 
@@ -368,10 +382,17 @@ func runServe(ctx context.Context, cfg serveConfig) error {
 	workerDone := make(chan error, 1)
 	wctx, stopWorker := context.WithCancel(context.Background())
 	go func() { workerDone <- a.worker.Run(wctx) }()
+	pollerDone := make(chan error, 1)
+	if a.poller != nil {
+		go func() { pollerDone <- a.poller.Run(wctx) }()
+	} else {
+		pollerDone <- nil
+	}
 	log.Info("vmarket listening", "addr", ln.Addr().String(), "public_url", publicURL(cfg), "network", cfg.network, "data_dir", cfg.dataDir, "database", a.db.Path())
 	err = a.api.Serve(ctx, ln, cfg.grace)
 	stopWorker()
 	<-workerDone
+	<-pollerDone
 	log.Info("vmarket stopped")
 	return err
 }

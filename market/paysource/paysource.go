@@ -172,7 +172,10 @@ type Poll struct {
 	Next     string    `json:"next"`
 	Payments []Outcome `json:"payments"`
 	// Counts by status.
-	Paid, Duplicates, Unknown, Rejected int
+	Paid       int `json:"paid"`
+	Duplicates int `json:"duplicates"`
+	Unknown    int `json:"unknown"`
+	Rejected   int `json:"rejected"`
 }
 
 // Poller polls payment sources. Create it with New.
