@@ -228,6 +228,12 @@ func (w *Worker) finish(ctx context.Context, j market.Job, state market.JobState
 	var changed *market.Order
 	err := w.cfg.Store.Update(ctx, func(tx market.Tx) error {
 		changed = nil
+		// The job is finished first: a change that cancels the order's
+		// queued jobs (park, refund) must not cancel this one, which would
+		// make the lease check fail and roll everything back.
+		if err := tx.FinishJob(ctx, &j, w.cfg.Owner, state, note, w.cfg.Now()); err != nil {
+			return err
+		}
 		if change != nil {
 			o, err := tx.Order(ctx, j.OrderID)
 			if err != nil {
@@ -242,7 +248,7 @@ func (w *Worker) finish(ctx context.Context, j market.Job, state market.JobState
 			}
 			changed = o
 		}
-		return tx.FinishJob(ctx, &j, w.cfg.Owner, state, note, w.cfg.Now())
+		return nil
 	})
 	if err == nil && changed != nil && event != "" {
 		w.cfg.Hooks.After(ctx, event, market.OrderPayload(changed))
