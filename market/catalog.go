@@ -340,6 +340,13 @@ func HostURL(apiHost string) string {
 	return "http://" + h
 }
 
+// PaySourceScopePrefix starts the settings scopes of payment sources
+// (market/paysource: "paysource:kassa24"). Settings scopes are provider
+// names, and a provider's scripts see its scope's settings, so no provider
+// may take a name with this prefix: a payment system's credentials stay
+// out of every provider's scripts.
+const PaySourceScopePrefix = "paysource:"
+
 // Validate checks a provider's own fields (not the address formats, which
 // the catalog checks with its AddressValidator).
 func (p *Provider) Validate() error {
@@ -348,6 +355,9 @@ func (p *Provider) Validate() error {
 	}
 	if err := checkName("name", p.Name); err != nil {
 		return err
+	}
+	if strings.HasPrefix(p.Name, PaySourceScopePrefix) {
+		return Invalid("name", "names starting with %q are reserved for payment sources' settings", PaySourceScopePrefix)
 	}
 	if strings.TrimSpace(p.WalletAddress) == "" {
 		return Invalid("walletAddress", "is required")

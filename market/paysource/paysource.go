@@ -43,8 +43,9 @@
 // SettingsScope(name) ("paysource:<name>"), overlaid on the operator's own
 // settings, not from the operator scope alone: operator settings are seen
 // by every provider's scripts, and a payment system's credentials must not
-// be. A catalog provider with that exact name would see them too, so the
-// Poller refuses to poll a source while such a provider exists.
+// be. The catalog refuses provider names with that prefix
+// (market.PaySourceScopePrefix); should a database hold such a provider
+// from before, the Poller refuses to poll the source while it exists.
 package paysource
 
 import (
@@ -77,7 +78,7 @@ const RunKind = "paysource"
 
 // SettingsScope is the settings scope of a source: the operator stores its
 // settings as those of this pseudo-provider.
-func SettingsScope(source string) string { return "paysource:" + source }
+func SettingsScope(source string) string { return market.PaySourceScopePrefix + source }
 
 // Source is one payment source.
 type Source struct {
