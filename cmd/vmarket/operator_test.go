@@ -303,6 +303,19 @@ return M`, true)
 	}
 	o.do("DELETE", fmt.Sprintf("/api/v1/admin/hooks/%d", limitHook.ID), nil, nil)
 
+	// A before-template check guards uploads too.
+	o.push("tguard", `return {before_template_upload = function(e)
+  if e.provider == "evil" then return {reject = "provider name not allowed"} end
+end}`, true)
+	o.do("POST", "/api/v1/admin/hooks", map[string]any{"event": market.BeforeTemplateUpload, "module": "tguard"}, nil)
+	bundles, _ := templates.Bundled()
+	evil := bundles[0].Template
+	evil.Provider.Name = "evil"
+	templates.Expand(evil, o.base)
+	if err := o.try("POST", "/api/v1/template/add", evil, nil); !errors.As(err, &ae) || ae.Status != 403 || ae.Message != "provider name not allowed" {
+		t.Fatalf("guarded template upload: %v", err)
+	}
+
 	// An after-hook that loops forever: cut at its deadline, the order is
 	// filed all the same, the failure recorded.
 	o.push("spin", `return {on_order_paid = function(e) while true do end end}`, true)
