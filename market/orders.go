@@ -303,47 +303,52 @@ func (s *Orders) RequestRefund(ctx context.Context, caller Caller, id string) (*
 	if caller.Address == "" && !caller.IsAdmin() {
 		return nil, Errorf(KindUnauthorized, "a refund needs a request signed by the order's owner")
 	}
+	// Check first, and ask the operator's before-hooks outside the write
+	// transaction: a hook may take its whole deadline, and the write
+	// connection must not wait for it.
+	o, err := s.store.Order(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if err := refundOwner(caller, o); err != nil {
+		return nil, err
+	}
+	if o.Status == OrderRefund {
+		return o, nil
+	}
+	t, err := s.store.ServiceType(ctx, o.ServiceID)
+	if err != nil {
+		return nil, err
+	}
+	if err := refundAllowed(o, t); err != nil {
+		return nil, err
+	}
+	if err := s.hooks.Before(ctx, BeforeOrderRefund, OrderPayload(o)); err != nil {
+		return nil, err
+	}
 	var out *Order
 	queued := false
-	err := s.store.Update(ctx, func(tx Tx) error {
+	err = s.store.Update(ctx, func(tx Tx) error {
 		queued = false
-		o, err := tx.Order(ctx, id)
+		cur, err := tx.Order(ctx, id)
 		if err != nil {
 			return err
 		}
-		if !caller.IsAdmin() && caller.Address != o.Address {
-			if caller.Address == o.Recipient {
-				return Errorf(KindForbidden, "only the order's owner may ask for its refund")
-			}
-			return NotFound("order", id)
-		}
-		out = o
-		if o.Status == OrderRefund {
+		out = cur
+		if cur.Status == OrderRefund {
 			return nil
 		}
-		if j, err := tx.QueuedJob(ctx, o.ID, JobRefund); err != nil {
+		if j, err := tx.QueuedJob(ctx, cur.ID, JobRefund); err != nil {
 			return err
 		} else if j != nil {
 			return nil
 		}
-		t, err := tx.ServiceType(ctx, o.ServiceID)
-		if err != nil {
-			return err
-		}
-		if !t.Refundable {
-			return Errorf(KindConflict, "service type %q is not refundable", t.Name)
-		}
-		if !o.Refundable(true) {
-			if o.AmountPaid == 0 {
-				return Errorf(KindConflict, "order %s has not been paid", o.ID)
-			}
-			return Errorf(KindConflict, "order %s cannot be refunded in status %s / %s", o.ID, o.Status, o.ServiceStatus)
-		}
-		if err := s.hooks.Before(ctx, BeforeOrderRefund, OrderPayload(o)); err != nil {
+		// The order may have moved on while the hooks ran.
+		if err := refundAllowed(cur, t); err != nil {
 			return err
 		}
 		queued = true
-		return tx.EnqueueJob(ctx, &Job{OrderID: o.ID, Kind: JobRefund, RunAt: s.now()})
+		return tx.EnqueueJob(ctx, &Job{OrderID: cur.ID, Kind: JobRefund, RunAt: s.now()})
 	})
 	if err != nil {
 		return nil, err
@@ -352,6 +357,32 @@ func (s *Orders) RequestRefund(ctx context.Context, caller Caller, id string) (*
 		s.wake()
 	}
 	return out, nil
+}
+
+// refundOwner checks that caller may ask for o's refund: its buyer or an
+// admin. Strangers are told the order does not exist.
+func refundOwner(caller Caller, o *Order) error {
+	if caller.IsAdmin() || caller.Address == o.Address {
+		return nil
+	}
+	if caller.Address == o.Recipient {
+		return Errorf(KindForbidden, "only the order's owner may ask for its refund")
+	}
+	return NotFound("order", o.ID)
+}
+
+// refundAllowed checks that o of type t may be refunded now.
+func refundAllowed(o *Order, t *ServiceType) error {
+	if !t.Refundable {
+		return Errorf(KindConflict, "service type %q is not refundable", t.Name)
+	}
+	if !o.Refundable(true) {
+		if o.AmountPaid == 0 {
+			return Errorf(KindConflict, "order %s has not been paid", o.ID)
+		}
+		return Errorf(KindConflict, "order %s cannot be refunded in status %s / %s", o.ID, o.Status, o.ServiceStatus)
+	}
+	return nil
 }
 
 // UserService returns the user service of an order to its buyer: the order
