@@ -3,80 +3,55 @@ package templates_test
 import (
 	"bytes"
 	"context"
-	"io/fs"
-	"log/slog"
-	"os"
+	"slices"
 	"testing"
 	"time"
 
-	lua "github.com/yuin/gopher-lua"
-
-	"github.com/vmarket/vmarket/runtime"
 	"github.com/vmarket/vmarket/runtime/luatest"
-	"github.com/vmarket/vmarket/scripts"
+	"github.com/vmarket/vmarket/scripts/luafixture"
 )
 
-// templateModule is the test-only host module "template":
-// template.source(name) returns the text of a file of the template folder
-// under test, so a Lua test can run a lifecycle script with
-// load(template.source("start.lua"))(input).
-func templateModule(dir string) runtime.HostModule {
-	fsys := os.DirFS(dir)
-	return runtime.HostModuleFunc(func(L *lua.LState) *lua.LTable {
-		t := L.NewTable()
-		t.RawSetString("source", L.NewFunction(func(L *lua.LState) int {
-			b, err := fs.ReadFile(fsys, L.CheckString(1))
+// TestLua runs the bundled templates' Lua tests (<folder>/*_test.lua)
+// against their fakes, started by the fixture each folder's luatest.json
+// names: the Gas Top-up's against the VCC fake (HTTPS with its own CA,
+// passed as a root), the Site Monitor's (start, stop, refund and the
+// adapter's api.lua) against the VCP fake. The bundled modules come from
+// the embedded scripts tree; the test-only module "template" reads the
+// folder's scripts.
+func TestLua(t *testing.T) {
+	tests := []struct {
+		dir, fixture string
+		fakes        []string
+	}{
+		{dir: "vcc-gas-topup", fixture: "vcc-gas-topup", fakes: []string{"vccfake"}},
+		{dir: "vcp-site-monitor", fixture: "vcp-site-monitor", fakes: []string{"vcpfake"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.dir, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+			defer cancel()
+			fx, err := luafixture.For(ctx, tc.dir)
 			if err != nil {
-				L.RaiseError("template.source: %v", err)
+				t.Fatal(err)
 			}
-			L.Push(lua.LString(b))
-			return 1
-		}))
-		return t
-	})
+			defer fx.Close()
+			var names []string
+			for _, f := range fx.Started {
+				names = append(names, f.Name)
+			}
+			if fx.Name != tc.fixture || !slices.Equal(names, tc.fakes) {
+				t.Fatalf("fixture %s started %v, want %s with %v", fx.Name, names, tc.fixture, tc.fakes)
+			}
+			rep, err := fx.Run(ctx, luatest.Config{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var buf bytes.Buffer
+			rep.Write(&buf, testing.Verbose())
+			if !rep.OK() {
+				t.Fatalf("Lua tests of %s failed:\n%s", tc.dir, buf.String())
+			}
+			t.Logf("%s", buf.String())
+		})
+	}
 }
-
-// runTemplateLuaTests runs the *_test.lua files of a bundled template
-// folder with the bundled modules (embedded tree), the "template" module
-// and the given test-only host modules (the fakes' controls).
-func runTemplateLuaTests(t *testing.T, dir string, modules map[string]runtime.HostModule, cfg luatest.Config) {
-	t.Helper()
-	mods := map[string]runtime.HostModule{"template": templateModule(dir)}
-	for name, m := range modules {
-		mods[name] = m
-	}
-	eng, err := runtime.NewEngine(runtime.Options{Modules: mods, KV: runtime.NewMemoryKV(), Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer eng.Close()
-	cfg.Engine = eng
-	cfg.Modules = runtime.FSResolver(scripts.FS())
-	cfg.ModuleDirs = []string{"."}
-	cfg.AllowedHosts = append(cfg.AllowedHosts, "127.0.0.1")
-	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
-	defer cancel()
-	rep, err := luatest.Run(ctx, dir, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var buf bytes.Buffer
-	rep.Write(&buf, testing.Verbose())
-	if !rep.OK() {
-		t.Fatalf("Lua tests of %s failed:\n%s", dir, buf.String())
-	}
-	t.Logf("%s", buf.String())
-}
-
-// luaFuncs builds a host module from Go functions.
-func luaFuncs(funcs map[string]lua.LGFunction) runtime.HostModule {
-	return runtime.HostModuleFunc(func(L *lua.LState) *lua.LTable {
-		t := L.NewTable()
-		for name, fn := range funcs {
-			t.RawSetString(name, L.NewFunction(fn))
-		}
-		return t
-	})
-}
-
-func optString(t *lua.LTable, key string) string { return lua.LVAsString(t.RawGetString(key)) }

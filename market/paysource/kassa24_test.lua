@@ -1,6 +1,7 @@
 -- Lua tests of the Kassa24 payment source script against the Kassa24 fake
--- (paysource_test.go). The fake holds payments of 2 Jan 2025 (UTC+5):
--- see TestKassa24ScriptLua.
+-- (fixture "kassa24-paysource" of scripts/luafixture, named by luatest.json;
+-- `vmarket script test market/paysource`). The fake holds payments of
+-- 2 Jan 2025 (UTC+5): see that fixture.
 local source = require("source")
 local fake = require("fake")
 local kassa24 = require("kassa24")

@@ -7,11 +7,10 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
 	"sync"
 	"testing"
 	"time"
-
-	lua "github.com/yuin/gopher-lua"
 
 	"github.com/vmarket/vmarket/market"
 	"github.com/vmarket/vmarket/market/paysource"
@@ -19,9 +18,8 @@ import (
 	"github.com/vmarket/vmarket/runtime/luatest"
 	"github.com/vmarket/vmarket/scripts"
 	"github.com/vmarket/vmarket/scripts/kassa24/kassa24fake"
+	"github.com/vmarket/vmarket/scripts/luafixture"
 )
-
-const token = "kassa24-paysource-token"
 
 // at is a time of 2 Jan 2025 in Kassa24's zone (UTC+5).
 func at(h, m int) time.Time { return time.Date(2025, 1, 2, h, m, 0, 0, kassa24fake.Zone()) }
@@ -29,73 +27,31 @@ func at(h, m int) time.Time { return time.Date(2025, 1, 2, h, m, 0, 0, kassa24fa
 // noon is the poll time of the tests.
 func noon() time.Time { return at(12, 0) }
 
-// newFake starts a Kassa24 fake holding the tests' payments.
-func newFake(t *testing.T) *kassa24fake.Server {
+// newFixture starts the fixture of this folder's Lua tests (named by
+// luatest.json: kassa24-paysource): a Kassa24 fake holding the tests'
+// payments, its token in the settings.
+func newFixture(t *testing.T) *luafixture.Fixture {
 	t.Helper()
-	k := kassa24fake.New(kassa24fake.Config{Token: token})
-	t.Cleanup(k.Close)
-	for _, p := range []kassa24fake.Payment{
-		{TransactionID: "T0", TerminalID: 7, Amount: 500_00, Date: time.Date(2025, 1, 1, 8, 0, 0, 0, kassa24fake.Zone()), Account: "order-old"},
-		{TransactionID: "T1", TerminalID: 7, Amount: 1500_00, Date: at(9, 0), Account: "order-a"},
-		{TransactionID: "T2", TerminalID: 8, Amount: 250_50, Date: at(9, 30), Account: " ORDER-B "},
-		{TransactionID: "T3", TerminalID: 7, Amount: 99_00, Date: at(9, 45), Account: "order-x", Status: "cancelled"},
-		{TransactionID: "T5", TerminalID: 7, Amount: 10_00, Date: at(10, 10), Account: ""},
-		{TransactionID: "T4", TerminalID: 8, Amount: 10_00, Date: at(10, 30), Account: "order-c"},
-	} {
-		k.AddPayment(p)
-	}
-	return k
-}
-
-func hostModule(funcs map[string]lua.LGFunction) runtime.HostModule {
-	return runtime.HostModuleFunc(func(L *lua.LState) *lua.LTable {
-		t := L.NewTable()
-		for name, fn := range funcs {
-			t.RawSetString(name, L.NewFunction(fn))
-		}
-		return t
-	})
-}
-
-// TestKassa24ScriptLua runs kassa24_test.lua against the fake.
-func TestKassa24ScriptLua(t *testing.T) {
-	k := newFake(t)
-	mods := map[string]runtime.HostModule{
-		"source": hostModule(map[string]lua.LGFunction{
-			"script": func(L *lua.LState) int { L.Push(lua.LString(paysource.Kassa24().Script)); return 1 },
-		}),
-		"fake": hostModule(map[string]lua.LGFunction{
-			"count": func(L *lua.LState) int { L.Push(lua.LNumber(k.CallCount("report", "payments"))); return 1 },
-			"last_params": func(L *lua.LState) int {
-				calls := k.Calls()
-				t := L.NewTable()
-				for key, v := range calls[len(calls)-1].Params {
-					t.RawSetString(key, lua.LString(v))
-				}
-				L.Push(t)
-				return 1
-			},
-			"reject_auth_next": func(L *lua.LState) int { k.Faults.RejectAuthNext(L.CheckInt(1)); return 0 },
-			"reset": func(L *lua.LState) int {
-				k.Faults.RejectAuthNext(0)
-				k.Faults.FailNext(0, 0)
-				return 0
-			},
-		}),
-	}
-	eng, err := runtime.NewEngine(runtime.Options{Modules: mods, Logger: slog.New(slog.DiscardHandler)})
+	fx, err := luafixture.For(t.Context(), ".")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer eng.Close()
+	t.Cleanup(fx.Close)
+	return fx
+}
+
+// TestKassa24ScriptLua runs kassa24_test.lua against the fake. The script
+// the Lua tests load is the folder's kassa24.lua, the file the source
+// embeds.
+func TestKassa24ScriptLua(t *testing.T) {
+	fx := newFixture(t)
+	src, err := os.ReadFile("kassa24.lua")
+	if err != nil || string(src) != paysource.Kassa24().Script {
+		t.Fatalf("kassa24.lua is not the embedded script (read error %v)", err)
+	}
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
-	rep, err := luatest.Run(ctx, ".", luatest.Config{
-		Engine: eng, Modules: runtime.FSResolver(scripts.FS()), ModuleDirs: []string{"."},
-		AllowedHosts: []string{"127.0.0.1"},
-		Settings:     map[string]string{"kassa24.base_url": k.URL(), "kassa24.token": token, "kassa24.page_size": "2", "kassa24.backoff": "0.01"},
-		SecretKeys:   []string{"kassa24.token"},
-	})
+	rep, err := fx.Run(ctx, luatest.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -178,6 +134,7 @@ func (s settings) ScriptSettings(scope string) (map[string]string, []string) {
 
 type setup struct {
 	fake   *kassa24fake.Server
+	token  string
 	payer  *payer
 	kv     *runtime.MemoryKV
 	poller *paysource.Poller
@@ -186,14 +143,15 @@ type setup struct {
 
 func newSetup(t *testing.T, values map[string]string, catalog providers) *setup {
 	t.Helper()
-	k := newFake(t)
-	s := &setup{fake: k, payer: newPayer("order-a", "order-b", "order-c"), kv: runtime.NewMemoryKV(), now: noon()}
+	fx := newFixture(t)
+	k := fx.Fakes.Kassa24
+	s := &setup{fake: k, token: fx.Settings["kassa24.token"], payer: newPayer("order-a", "order-b", "order-c"), kv: runtime.NewMemoryKV(), now: noon()}
 	eng, err := runtime.NewEngine(runtime.Options{Resolver: runtime.FSResolver(scripts.FS()), Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { eng.Close() })
-	all := map[string]string{"kassa24.base_url": k.URL(), "kassa24.token": token, "kassa24.rate": "0.0025", "kassa24.backoff": "0.01"}
+	all := map[string]string{"kassa24.base_url": k.URL(), "kassa24.token": s.token, "kassa24.rate": "0.0025", "kassa24.backoff": "0.01"}
 	for key, v := range values {
 		if v == "" {
 			delete(all, key)
@@ -334,7 +292,7 @@ func TestRunPollsAtOnceAndStops(t *testing.T) {
 	defer eng.Close()
 	p, err := paysource.New(paysource.Config{
 		Engine: eng, Payer: s.payer, KV: s.kv, Providers: providers{}, Interval: time.Hour,
-		Settings: settings{scope: "paysource:kassa24", values: map[string]string{"kassa24.base_url": s.fake.URL(), "kassa24.token": token, "kassa24.rate": "1"}},
+		Settings: settings{scope: "paysource:kassa24", values: map[string]string{"kassa24.base_url": s.fake.URL(), "kassa24.token": s.token, "kassa24.rate": "1"}},
 		Now:      func() time.Time { return noon() },
 		Record: func(r paysource.Record) {
 			select {

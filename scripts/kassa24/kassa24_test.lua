@@ -1,5 +1,6 @@
 -- Lua tests of the kassa24 module, run against
--- scripts/kassa24/kassa24fake by scripts/kassa24_test.go: 25 payments on
+-- scripts/kassa24/kassa24fake (fixture "kassa24" of scripts/luafixture, named
+-- by luatest.json; `vmarket script test scripts/kassa24`): 25 payments on
 -- 2025-01-02 from 10:00 (UTC+5), one a minute, terminals 100/101, plus
 -- edge payments at 2025-01-01 23:59:59, 2025-01-02 23:59:59 and
 -- 2025-01-03 00:00:00.

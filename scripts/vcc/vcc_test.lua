@@ -1,5 +1,6 @@
 -- Lua tests of the vcc module, run against scripts/vcc/vccfake (HTTPS) and
--- scripts/sftpfake by scripts/vcc_test.go. The test-only module "fake"
+-- scripts/sftpfake (fixture "vcc" of scripts/luafixture, named by
+-- luatest.json; `vmarket script test scripts/vcc`). The test-only module "fake"
 -- injects failures and counts the fake's calls.
 local vcc = require("vcc")
 local crypto = require("crypto")

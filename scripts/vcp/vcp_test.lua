@@ -1,5 +1,6 @@
--- Lua tests of the vcp module, run against scripts/vcp/vcpfake by
--- scripts/vcp_test.go. Sites and keys: see that file.
+-- Lua tests of the vcp module, run against scripts/vcp/vcpfake (fixture
+-- "vcp" of scripts/luafixture, named by luatest.json;
+-- `vmarket script test scripts/vcp`). Sites and keys: see that fixture.
 local vcp = require("vcp")
 local time = require("time")
 local fake = require("fake")

@@ -1,5 +1,6 @@
 -- Lua tests of the Gas Top-up scripts against the VCC fake
--- (templates/vcc_gas_topup_test.go). The fake keeps its state across
+-- (fixture "vcc-gas-topup" of scripts/luafixture, named by luatest.json;
+-- `vmarket script test templates/vcc-gas-topup`). The fake keeps its state across
 -- tests, so every test uses a fresh order id and compares counts before
 -- and after.
 local crypto = require("crypto")

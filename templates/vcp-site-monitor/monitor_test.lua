@@ -1,6 +1,7 @@
 -- Lua tests of the VCP Site Monitor scripts (start, stop, refund, and the
 -- adapter's api.lua) against the VCP fake
--- (templates/vcp_site_monitor_test.go).
+-- (fixture "vcp-site-monitor" of scripts/luafixture, named by luatest.json;
+-- `vmarket script test templates/vcp-site-monitor`).
 local crypto = require("crypto")
 local kv = require("kv")
 local template = require("template")
