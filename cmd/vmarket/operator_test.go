@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -79,41 +78,21 @@ return {secret = "login-" .. input.order.id, data = {
 // uploads the probe template.
 func startOpsApp(t *testing.T, mutate func(*serveConfig)) *opsApp {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	base := "http://" + ln.Addr().String()
-	cfg := serveConfig{
-		addr: ln.Addr().String(), dataDir: t.TempDir(), network: "mainnet", sigWindow: 300 * time.Second,
-		mockPayments: true, demoProvider: true, publicURL: base, scriptTime: 5 * time.Second,
-		luaMin: 2, luaMax: 8, workers: 8, maxAttempts: 3, grace: time.Second, jobLease: time.Minute, hour: time.Hour,
-		privateBack: true,
-		ops:         operatorConfig{beforeTimeout: time.Second, afterTimeout: 300 * time.Millisecond, hookWorkers: 2, metrics: true},
-	}
-	if mutate != nil {
-		mutate(&cfg)
-	}
 	logs := &lockedBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	ctx, cancel := context.WithCancel(context.Background())
-	a, err := newApp(ctx, cfg, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{}, 2)
-	go func() { a.worker.Run(ctx); done <- struct{}{} }()
-	go func() { a.api.Serve(ctx, ln, time.Second); done <- struct{}{} }()
+	base, a := startAppLog(t, log, func(c *serveConfig) {
+		c.luaMin, c.luaMax, c.workers = 2, 8, 8
+		c.ops = operatorConfig{beforeTimeout: time.Second, afterTimeout: 300 * time.Millisecond, hookWorkers: 2, metrics: true}
+		if mutate != nil {
+			mutate(c)
+		}
+	})
 	t.Cleanup(func() {
-		cancel()
-		<-done
-		<-done
-		a.close()
 		if t.Failed() {
 			t.Log(logs.String())
 		}
 	})
-	secret, err := operatorSecret("", cfg.dataDir, false)
+	secret, err := operatorSecret("", a.dataDir, false)
 	if err != nil {
 		t.Fatal(err)
 	}
