@@ -15,6 +15,7 @@ import (
 
 	"github.com/vmarket/vmarket/runtime"
 	"github.com/vmarket/vmarket/runtime/luatest"
+	"github.com/vmarket/vmarket/scripts/luafixture"
 )
 
 func newScriptCmd() *cobra.Command {
@@ -149,6 +150,7 @@ The kv module uses an in-memory store that lives for this command only.`,
 
 func newScriptTestCmd() *cobra.Command {
 	var f scriptFlags
+	var fakes bool
 	cmd := &cobra.Command{
 		Use:   "test DIR",
 		Short: "Run the Lua tests (*_test.lua) of a directory",
@@ -161,11 +163,24 @@ closing "N passed, M failed" line; exits non-zero on any failure.
 
 DIR/luatest.json may set allowed_hosts, settings, secret_keys, kv_scope,
 timeout and modules (directories relative to DIR; default DIR and its
-parent, so scripts/vcc/vcc_test.lua can require "vcc"). Flags add to it.`,
+parent, so scripts/vcc/vcc_test.lua can require "vcc"). Flags add to it.
+
+When luatest.json names a fixture ("fixture": "<name>", as the bundled
+module, template and payment source folders do), the command first starts
+that fixture's loopback fakes on 127.0.0.1 with the tests' seed data, and
+the runs get the settings pointing at them, their root CAs, the allowed
+host 127.0.0.1 and the test-only host modules (fake, and template or
+source); the bundled modules then resolve from the binary's embedded tree,
+then from DIR. It prints which fakes it started. Flags still add to this
+(a --setting wins over the fixture's). --fakes=false starts nothing.
+Fixtures: ` + strings.Join(luafixture.Names(), ", ") + `.`,
 		Example: `  vmarket script test scripts/vcc
-  vmarket script test scripts/kassa24 --allow-host 127.0.0.1 --setting base_url=http://127.0.0.1:9000`,
+  vmarket script test templates/vcc-gas-topup
+  vmarket script test market/paysource
+  vmarket script test ./my-module --allow-host 127.0.0.1 --setting base_url=http://127.0.0.1:9000`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			dir := args[0]
 			settings, err := f.settingsMap()
 			if err != nil {
 				return err
@@ -179,11 +194,22 @@ parent, so scripts/vcc/vcc_test.lua can require "vcc"). Flags add to it.`,
 			if cmd.Flags().Changed("timeout") {
 				cfg.Timeout = luatest.Duration(f.timeout)
 			}
-			rep, err := luatest.Run(cmd.Context(), args[0], cfg)
+			out := cmd.OutOrStdout()
+			var rep *luatest.Report
+			fx, err := startFixture(cmd, dir, fakes)
 			if err != nil {
 				return err
 			}
-			rep.Write(cmd.OutOrStdout(), f.verbose)
+			if fx != nil {
+				defer fx.Close()
+				rep, err = fx.Run(cmd.Context(), cfg)
+			} else {
+				rep, err = luatest.Run(cmd.Context(), dir, cfg)
+			}
+			if err != nil {
+				return err
+			}
+			rep.Write(out, f.verbose)
 			if !rep.OK() {
 				return fmt.Errorf("%d of %d Lua tests failed", rep.Failed, rep.Failed+rep.Passed)
 			}
@@ -191,7 +217,32 @@ parent, so scripts/vcc/vcc_test.lua can require "vcc"). Flags add to it.`,
 		},
 	}
 	f.add(cmd)
+	cmd.Flags().BoolVar(&fakes, "fakes", true, "start the loopback fakes of the fixture DIR/luatest.json names (--fakes=false: none)")
 	return cmd
+}
+
+// startFixture starts the fixture dir's luatest.json names and prints
+// which fakes it started; nil when it names none or fakes is false.
+func startFixture(cmd *cobra.Command, dir string, fakes bool) (*luafixture.Fixture, error) {
+	name, err := luafixture.Lookup(dir)
+	if err != nil || name == "" {
+		return nil, err
+	}
+	out := cmd.OutOrStdout()
+	if !fakes {
+		fmt.Fprintf(out, "fixture %s: not started (--fakes=false)\n", name)
+		return nil, nil
+	}
+	fx, err := luafixture.Start(cmd.Context(), name, dir)
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(out, "fixture %s: started", name)
+	for _, fake := range fx.Started {
+		fmt.Fprintf(out, "\n  %s", fake)
+	}
+	fmt.Fprintln(out)
+	return fx, nil
 }
 
 // readInput parses --input: JSON text or @FILE.
