@@ -11,7 +11,7 @@ import (
 )
 
 func TestEmbeddedModules(t *testing.T) {
-	want := []string{"kassa24", "vcc", "vcp"}
+	want := []string{"integration", "kassa24", "vcc", "vcp"}
 	if got := scripts.Modules(); !slices.Equal(got, want) {
 		t.Fatalf("Modules() = %v, want %v", got, want)
 	}

@@ -19,7 +19,7 @@ local json = require("json")
 local url = require("url")
 local time = require("time")
 local log = require("log")
-local settings = require("settings")
+local integration = require("integration")
 
 local M = {}
 
@@ -38,23 +38,10 @@ M.DEFAULT_MAX_PAGES = 1000
 ---------------------------------------------------------------------------
 -- errors
 
-local Error = {}
-Error.__index = Error
-Error.__tostring = function(e)
-  local s = "kassa24: " .. tostring(e.code) .. ": " .. tostring(e.message)
-  if e.status then s = s .. " (HTTP " .. tostring(e.status) .. ")" end
-  return s
-end
+local errors = integration.errors("kassa24")
+local new_error, raise = errors.new, errors.raise
 
-local function new_error(code, message, fields)
-  local e = setmetatable({code = code, message = message, module = "kassa24"}, Error)
-  for k, v in pairs(fields or {}) do e[k] = v end
-  return e
-end
-
-local function raise(code, message, fields) error(new_error(code, message, fields), 0) end
-
-M.is_error = function(v) return getmetatable(v) == Error end
+M.is_error = errors.is
 
 ---------------------------------------------------------------------------
 -- case-insensitive tags
@@ -207,16 +194,9 @@ end
 ---------------------------------------------------------------------------
 -- client
 
-local function setting(name, default)
-  local v = settings.get(name)
-  if v == nil or v == "" then return default end
-  return v
-end
+local setting = integration.setting
 
-local function sleep(seconds)
-  local ok, fn = pcall(function() return time.sleep end)
-  if ok and type(fn) == "function" then fn(seconds) end
-end
+local sleep = integration.sleep
 
 local Client = {}
 Client.__index = Client

@@ -18,7 +18,7 @@ local url = require("url")
 local time = require("time")
 local crypto = require("crypto")
 local log = require("log")
-local settings = require("settings")
+local integration = require("integration")
 
 local M = {}
 
@@ -46,36 +46,15 @@ M.PARAMS = {
 ---------------------------------------------------------------------------
 -- errors
 
-local Error = {}
-Error.__index = Error
-Error.__tostring = function(e)
-  local s = "vcc: " .. tostring(e.code) .. ": " .. tostring(e.message)
-  if e.status then s = s .. " (HTTP " .. tostring(e.status) .. ")" end
-  return s
-end
+local errors = integration.errors("vcc")
+local new_error, raise = errors.new, errors.raise
 
--- new_error builds the module's error object: a table with code, message
--- and, for answers from VCC, status (HTTP) and data.
-local function new_error(code, message, fields)
-  local e = setmetatable({code = code, message = message, module = "vcc"}, Error)
-  for k, v in pairs(fields or {}) do e[k] = v end
-  return e
-end
-
-local function raise(code, message, fields)
-  error(new_error(code, message, fields), 0)
-end
-
-M.is_error = function(v) return getmetatable(v) == Error end
+M.is_error = errors.is
 
 ---------------------------------------------------------------------------
 -- helpers
 
-local function setting(name, default)
-  local v = settings.get(name)
-  if v == nil or v == "" then return default end
-  return v
-end
+local setting = integration.setting
 
 local function trim(s) return (s:gsub("^%s+", ""):gsub("%s+$", "")) end
 
@@ -108,12 +87,7 @@ local function format_fen(f)
 end
 M.format_fen = format_fen
 
-local function sleep(seconds)
-  -- time.sleep is used when the runtime offers it; otherwise retries are
-  -- immediate.
-  local ok, fn = pcall(function() return time.sleep end)
-  if ok and type(fn) == "function" then fn(seconds) end
-end
+local sleep = integration.sleep
 
 ---------------------------------------------------------------------------
 -- client

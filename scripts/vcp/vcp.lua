@@ -16,7 +16,7 @@ local json = require("json")
 local url = require("url")
 local time = require("time")
 local log = require("log")
-local settings = require("settings")
+local integration = require("integration")
 
 local M = {}
 
@@ -33,32 +33,15 @@ M.API_PATH = "api/v1/vcp/sites/"
 ---------------------------------------------------------------------------
 -- errors
 
-local Error = {}
-Error.__index = Error
-Error.__tostring = function(e)
-  local s = "vcp: " .. tostring(e.code) .. ": " .. tostring(e.message)
-  if e.status then s = s .. " (HTTP " .. tostring(e.status) .. ")" end
-  return s
-end
+local errors = integration.errors("vcp")
+local new_error, raise = errors.new, errors.raise
 
-local function new_error(code, message, fields)
-  local e = setmetatable({code = code, message = message, module = "vcp"}, Error)
-  for k, v in pairs(fields or {}) do e[k] = v end
-  return e
-end
-
-local function raise(code, message, fields) error(new_error(code, message, fields), 0) end
-
-M.is_error = function(v) return getmetatable(v) == Error end
+M.is_error = errors.is
 
 ---------------------------------------------------------------------------
 -- helpers
 
-local function setting(name, default)
-  local v = settings.get(name)
-  if v == nil or v == "" then return default end
-  return v
-end
+local setting = integration.setting
 
 local UUID = "^%x%x%x%x%x%x%x%x%-%x%x%x%x%-%x%x%x%x%-%x%x%x%x%-%x%x%x%x%x%x%x%x%x%x%x%x$"
 
@@ -81,10 +64,7 @@ local function to_ts(v, name)
 end
 M.to_ts = to_ts
 
-local function sleep(seconds)
-  local ok, fn = pcall(function() return time.sleep end)
-  if ok and type(fn) == "function" then fn(seconds) end
-end
+local sleep = integration.sleep
 
 local function now_s() return time.now_ms() / 1000 end
 

@@ -1,0 +1,30 @@
+package scripts_test
+
+import (
+	"bytes"
+	"context"
+	"testing"
+	"time"
+
+	"github.com/vmarket/vmarket/runtime"
+	"github.com/vmarket/vmarket/runtime/luatest"
+	"github.com/vmarket/vmarket/scripts"
+)
+
+// TestIntegrationLua runs the shared integration helpers' Lua tests.
+func TestIntegrationLua(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	rep, err := luatest.Run(ctx, "integration", luatest.Config{
+		Modules:  runtime.FSResolver(scripts.FS()),
+		Settings: map[string]string{"demo.present": "value", "demo.empty": ""},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	rep.Write(&buf, testing.Verbose())
+	if !rep.OK() {
+		t.Fatalf("Lua tests failed:\n%s", buf.String())
+	}
+}
