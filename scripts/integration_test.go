@@ -11,14 +11,13 @@ import (
 	"github.com/vmarket/vmarket/scripts"
 )
 
-// TestIntegrationLua runs the shared integration helpers' Lua tests.
+// TestIntegrationLua runs the shared integration helpers' Lua tests; the
+// settings they read are in integration/luatest.json, so
+// `vmarket script test scripts/integration` runs them too.
 func TestIntegrationLua(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
-	rep, err := luatest.Run(ctx, "integration", luatest.Config{
-		Modules:  runtime.FSResolver(scripts.FS()),
-		Settings: map[string]string{"demo.present": "value", "demo.empty": ""},
-	})
+	rep, err := luatest.Run(ctx, "integration", luatest.Config{Modules: runtime.FSResolver(scripts.FS())})
 	if err != nil {
 		t.Fatal(err)
 	}
