@@ -14,12 +14,16 @@
 // A copy of a folder keeps its fixture as long as luatest.json goes along.
 // The bundled folders and their fixtures:
 //
-//	scripts/vcc               vcc               vccfake (HTTPS, own CA) + sftpfake
-//	scripts/vcp               vcp               vcpfake
-//	scripts/kassa24           kassa24           kassa24fake
-//	templates/vcc-gas-topup   vcc-gas-topup     vccfake (HTTPS, own CA)
-//	templates/vcp-site-monitor vcp-site-monitor vcpfake
-//	market/paysource          kassa24-paysource kassa24fake
+//	scripts/vcc                 vcc                vccfake (HTTPS, own CA) + sftpfake
+//	scripts/vcp                 vcp                vcpfake
+//	scripts/kassa24             kassa24            kassa24fake
+//	templates/vcc-gas-topup     vcc-gas-topup      vccfake (HTTPS, own CA)
+//	templates/vcp-site-monitor  vcp-site-monitor   vcpfake
+//	market/paysource            kassa24-paysource  kassa24fake
+//
+// A new Lua test folder that needs fakes gets a fixture in fixtures.go and a
+// luatest.json naming it; one that only needs static settings sets them in
+// luatest.json ("settings") and names no fixture.
 //
 // # What a fixture gives the runs
 //
@@ -35,7 +39,7 @@
 //     [, status]), reject_auth_next(n), delay(seconds), reset() (clears
 //     all of them; with an SFTP fake also sftp_fail_next, sftp_reject_auth_next,
 //     sftp_delay), count{filter} of the calls received, and per-fake
-//     readers (vcc: balance, withdrawal, put_reconciliation, put_file,
+//     helpers (vcc: balance, withdrawal, put_reconciliation, put_file,
 //     remove_file; vcp: scopes; kassa24: last_call, last_params);
 //   - "template" (template folders): template.source(file) returns the text
 //     of a file of the folder, to load a lifecycle script;
@@ -97,19 +101,21 @@ func Lookup(dir string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("luafixture: %w", err)
 	}
-	var marker struct {
-		Fixture *string `json:"fixture"`
+	file := filepath.Join(dir, luatest.ConfigFile)
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(b, &fields); err != nil {
+		return "", fmt.Errorf("luafixture: %s: %w", file, err)
 	}
-	if err := json.Unmarshal(b, &marker); err != nil {
-		return "", fmt.Errorf("luafixture: %s: %w", filepath.Join(dir, luatest.ConfigFile), err)
-	}
-	if marker.Fixture == nil {
+	raw, ok := fields[Key]
+	if !ok {
 		return "", nil
 	}
-	name := *marker.Fixture
+	var name string
+	if err := json.Unmarshal(raw, &name); err != nil {
+		return "", fmt.Errorf("luafixture: %s: %q: %w", file, Key, err)
+	}
 	if _, ok := definitions()[name]; !ok {
-		return "", fmt.Errorf("luafixture: %s: unknown fixture %q (known: %s)",
-			filepath.Join(dir, luatest.ConfigFile), name, strings.Join(Names(), ", "))
+		return "", fmt.Errorf("luafixture: %s: unknown fixture %q (known: %s)", file, name, strings.Join(Names(), ", "))
 	}
 	return name, nil
 }

@@ -28,6 +28,7 @@ func TestLookup(t *testing.T) {
 		{name: "unknown fixture", file: `{"fixture": "nope"}`, wantErr: `unknown fixture "nope"`},
 		{name: "empty name", file: `{"fixture": ""}`, wantErr: `unknown fixture ""`},
 		{name: "bad JSON", file: `{"fixture": `, wantErr: "luatest.json"},
+		{name: "not a string", file: `{"fixture": 3}`, wantErr: `"fixture"`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
