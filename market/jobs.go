@@ -62,7 +62,7 @@ type JobWriter interface {
 	FinishJob(ctx context.Context, j *Job, owner string, state JobState, lastError string, now time.Time) error
 	// RetryJob releases a leased job to run again at runAt, counting the
 	// attempt; KindConflict when owner no longer holds the lease.
-	RetryJob(ctx context.Context, j *Job, owner string, runAt time.Time, lastError string) error
+	RetryJob(ctx context.Context, j *Job, owner string, runAt time.Time, lastError string, now time.Time) error
 	// CancelJobs cancels an order's queued jobs of the given kinds that are
 	// not leased by someone else than owner ("" cancels unleased ones only).
 	CancelJobs(ctx context.Context, orderID, owner string, now time.Time, kinds ...JobKind) error

@@ -289,7 +289,7 @@ func (w *Worker) retry(ctx context.Context, j market.Job, o *market.Order, cause
 					return err
 				}
 			}
-			return tx.RetryJob(ctx, &j, w.cfg.Owner, runAt, msg)
+			return tx.RetryJob(ctx, &j, w.cfg.Owner, runAt, msg, w.cfg.Now())
 		})
 		if err != nil && ctx.Err() == nil {
 			w.log.Error("reschedule job", "job", j.ID, "err", err)

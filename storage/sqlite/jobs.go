@@ -98,10 +98,10 @@ func leaseHeld(res sql.Result, err error, j *market.Job) error {
 }
 
 // RetryJob implements market.JobWriter.
-func (t *tx) RetryJob(ctx context.Context, j *market.Job, owner string, runAt time.Time, lastError string) error {
+func (t *tx) RetryJob(ctx context.Context, j *market.Job, owner string, runAt time.Time, lastError string, now time.Time) error {
 	res, err := t.q.ExecContext(ctx, `UPDATE jobs SET run_at = ?, last_error = ?, lease_owner = '', lease_until = 0, attempts = attempts + 1
 		WHERE id = ? AND state = 'queued' AND lease_owner = ? AND lease_until >= ?`,
-		runAt.UnixMilli(), lastError, j.ID, owner, time.Now().UnixMilli())
+		runAt.UnixMilli(), lastError, j.ID, owner, now.UnixMilli())
 	return leaseHeld(res, err, j)
 }
 
