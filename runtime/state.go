@@ -141,7 +141,10 @@ func (vs *vmState) setup() {
 
 	// string: the real table is the hidden __index of the string type; the
 	// global `string` is a read-only proxy of it.
-	realStr := vs.copyFields(str, "byte", "char", "find", "gmatch", "len", "lower", "match", "reverse", "sub", "upper")
+	realStr := vs.copyFields(str, "byte", "char", "len", "lower", "reverse", "sub", "upper")
+	realStr.RawSetString("find", L.NewFunction(vs.strFind))
+	realStr.RawSetString("match", L.NewFunction(vs.strMatch))
+	realStr.RawSetString("gmatch", L.NewFunction(vs.strGmatch))
 	realStr.RawSetString("rep", L.NewFunction(vs.strRep))
 	realStr.RawSetString("format", L.NewFunction(vs.strFormat))
 	realStr.RawSetString("gsub", L.NewFunction(vs.strGsub))

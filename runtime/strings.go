@@ -5,7 +5,6 @@ import (
 	"strings"
 
 	lua "github.com/yuin/gopher-lua"
-	"github.com/yuin/gopher-lua/pm"
 )
 
 // reserve asks the current run (if any) for n bytes; see run.reserve.
@@ -159,39 +158,49 @@ func (vs *vmState) strFormat(L *lua.LState) int {
 	return vs.orig.format(L)
 }
 
-// strGsub is string.gsub built on gopher-lua's pattern matcher, with the
-// output assembled once and size-checked as it grows.
+// strGsub is string.gsub(s, pattern, repl [, n]) on the sandbox's
+// interruptible matcher (pattern.go), with the output assembled once and
+// size-checked as it grows. As in Lua 5.1, n defaults to no limit and
+// n <= 0 replaces nothing; an empty match copies the next character and
+// moves on.
 func (vs *vmState) strGsub(L *lua.LState) int {
 	src := L.CheckString(1)
 	pat := L.CheckString(2)
-	L.CheckTypes(3, lua.LTString, lua.LTTable, lua.LTFunction)
 	repl := L.Get(3)
-	limit := L.OptInt(4, -1)
-	matches, err := pm.Find(pat, []byte(src), 0, limit)
-	if err != nil {
-		L.RaiseError("%s", err.Error())
+	if n, ok := repl.(lua.LNumber); ok { // a number is a replacement string
+		repl = lua.LString(n.String())
 	}
+	if repl.Type() != lua.LTString {
+		L.CheckTypes(3, lua.LTString, lua.LTTable, lua.LTFunction)
+	}
+	limit := optInt(L, 4, len(src)+1)
+	var m matcher
+	m.init(src, pat, true, vs)
 	var b strings.Builder
-	last := 0
+	last, pos, count := 0, 0, 0
 	grow := func(s string) {
 		if b.Len()+len(s) > 1<<16 {
 			vs.reserve(L, int64(b.Len()+len(s)+len(src)-last))
 		}
 		b.WriteString(s)
 	}
-	for _, m := range matches {
-		start, end := m.Capture(0), m.Capture(1)
+	for count < limit {
+		start, end := vs.search(L, &m, pos)
+		if start < 0 {
+			break
+		}
+		count++
 		grow(src[last:start])
 		whole := src[start:end]
 		var out lua.LValue
 		switch r := repl.(type) {
 		case lua.LString:
-			out = lua.LString(expandRepl(L, string(r), src, m))
+			out = lua.LString(expandRepl(L, string(r), &m, start, end))
 		case *lua.LTable:
-			out = L.GetTable(r, firstCapture(src, m))
+			out = L.GetTable(r, m.captureValue(L, 0, start, end))
 		case *lua.LFunction:
 			L.Push(r)
-			n := pushCaptures(L, src, m)
+			n := m.pushCaptures(L, start, end, true)
 			L.Call(n, 1)
 			out = L.Get(-1)
 			L.Pop(1)
@@ -211,48 +220,31 @@ func (vs *vmState) strGsub(L *lua.LState) int {
 			L.RaiseError("invalid replacement value (a %s)", out.Type().String())
 		}
 		last = end
+		switch {
+		case end > start:
+			pos = end
+		case start < len(src):
+			pos = start + 1
+		default:
+			pos = len(src) + 1
+		}
+		if m.anchored || pos > len(src) {
+			break
+		}
 	}
 	grow(src[last:])
 	L.Push(lua.LString(b.String()))
-	L.Push(lua.LNumber(len(matches)))
+	L.Push(lua.LNumber(count))
 	return 2
 }
 
-// captureValue returns capture k (0-based) of m: a string or a position.
-func captureValue(src string, m *pm.MatchData, k int) lua.LValue {
-	idx := 2 + 2*k
-	if m.IsPosCapture(idx) {
-		return lua.LNumber(m.Capture(idx))
-	}
-	return lua.LString(src[m.Capture(idx):m.Capture(idx+1)])
-}
-
-func firstCapture(src string, m *pm.MatchData) lua.LValue {
-	if m.CaptureLength() > 2 {
-		return captureValue(src, m, 0)
-	}
-	return lua.LString(src[m.Capture(0):m.Capture(1)])
-}
-
-func pushCaptures(L *lua.LState, src string, m *pm.MatchData) int {
-	n := (m.CaptureLength() - 2) / 2
-	if n <= 0 {
-		L.Push(lua.LString(src[m.Capture(0):m.Capture(1)]))
-		return 1
-	}
-	for k := 0; k < n; k++ {
-		L.Push(captureValue(src, m, k))
-	}
-	return n
-}
-
-// expandRepl expands %0-%9 and %% in a gsub replacement string.
-func expandRepl(L *lua.LState, repl, src string, m *pm.MatchData) string {
+// expandRepl expands %0-%9 and %% in a gsub replacement string for the
+// match src[s:e] of m.
+func expandRepl(L *lua.LState, repl string, m *matcher, s, e int) string {
 	if strings.IndexByte(repl, '%') < 0 {
 		return repl
 	}
 	var b strings.Builder
-	ncap := (m.CaptureLength() - 2) / 2
 	for i := 0; i < len(repl); i++ {
 		c := repl[i]
 		if c != '%' || i+1 == len(repl) {
@@ -263,17 +255,9 @@ func expandRepl(L *lua.LState, repl, src string, m *pm.MatchData) string {
 		c = repl[i]
 		switch {
 		case c == '0':
-			b.WriteString(src[m.Capture(0):m.Capture(1)])
+			b.WriteString(m.src[s:e])
 		case c >= '1' && c <= '9':
-			k := int(c - '1')
-			switch {
-			case k == 0 && ncap == 0:
-				b.WriteString(src[m.Capture(0):m.Capture(1)])
-			case k < ncap:
-				b.WriteString(lua.LVAsString(captureValue(src, m, k)))
-			default:
-				L.RaiseError("invalid capture index %%%c", c)
-			}
+			b.WriteString(lua.LVAsString(m.captureValue(L, int(c-'1'), s, e)))
 		default:
 			b.WriteByte(c)
 		}
