@@ -51,7 +51,9 @@
 // memory.go). A tripped limit closes the done channel, so every further
 // instruction raises it again; pcall, xpcall and coroutine.resume re-raise
 // it, so scripts cannot swallow it. Long Go-side calls are bounded by
-// size checks before they run (gopher-lua cannot interrupt them). A state
+// size checks before they run (gopher-lua cannot interrupt them), and
+// pattern matching (find, match, gmatch, gsub) uses the runtime's own
+// matcher, which runs the same checks every few thousand steps. A state
 // whose run hit a limit is discarded, not reused.
 //
 // # Host modules
