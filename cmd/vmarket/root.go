@@ -31,6 +31,7 @@ Run "vmarket serve" to start the server with its embedded defaults.`,
 		newScriptCmd(),
 		newSecretCmd(),
 		newModuleCmd(), newHookCmd(), newSettingsCmd(), newUserCmd(), newKeyCmd(), newRunsCmd(),
+		newReconcileCmd(),
 	)
 	return root
 }

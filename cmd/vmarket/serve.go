@@ -23,6 +23,7 @@ import (
 	"github.com/vmarket/vmarket/market/luascript"
 	"github.com/vmarket/vmarket/market/opauth"
 	"github.com/vmarket/vmarket/market/paysource"
+	"github.com/vmarket/vmarket/market/reconcile"
 	"github.com/vmarket/vmarket/market/signature"
 	"github.com/vmarket/vmarket/market/wallet"
 	"github.com/vmarket/vmarket/runtime"
@@ -60,6 +61,8 @@ type serveConfig struct {
 	ops operatorConfig
 	// pay configures the payment sources (paysource_wiring.go).
 	pay paymentConfig
+	// recon configures the daily VCC reconciliation (reconcile_wiring.go).
+	recon reconcileConfig
 }
 
 func newServeCmd() *cobra.Command {
@@ -103,6 +106,7 @@ the operator JWT secret and keeps it in the data directory.`,
 	f.DurationVar(&cfg.hour, "hour-length", envDuration("VMARKET_HOUR_LENGTH", time.Hour), "length of a billed hour; shorten only for demos and tests (env VMARKET_HOUR_LENGTH)")
 	addOperatorFlags(cmd, &cfg.ops)
 	addPaymentFlags(cmd, &cfg.pay)
+	addReconcileFlags(cmd, &cfg.recon)
 	return cmd
 }
 
@@ -174,6 +178,10 @@ type app struct {
 	ops     *operatorParts
 	// poller polls the enabled payment sources (nil when none is).
 	poller *paysource.Poller
+	// reconciler reconciles VCC gas top-ups; schedule is its daily run
+	// (nil when off).
+	reconciler *reconcile.Service
+	schedule   *reconcile.Schedule
 }
 
 // close releases the app's resources.
@@ -234,6 +242,10 @@ func newApp(ctx context.Context, cfg serveConfig, log *slog.Logger) (*app, error
 	if err != nil {
 		return nil, fmt.Errorf("--network: %w", err)
 	}
+	schedule, err := cfg.recon.schedule()
+	if err != nil {
+		return nil, err
+	}
 	secret, err := operatorSecret(cfg.jwtSecret, cfg.dataDir, true)
 	if err != nil {
 		return nil, err
@@ -273,7 +285,7 @@ func newApp(ctx context.Context, cfg serveConfig, log *slog.Logger) (*app, error
 		db.Close()
 		return nil, err
 	}
-	a := &app{dataDir: cfg.dataDir, log: log, db: db, engine: engine}
+	a := &app{dataDir: cfg.dataDir, log: log, db: db, engine: engine, schedule: schedule}
 	if a.ops, err = newOperatorParts(ctx, cfg.ops, cfg.dataDir, db, engine, runtime.FSResolver(scripts.FS()), keys, cfg.allowHosts, rootCAs, log); err != nil {
 		a.close()
 		return nil, err
@@ -296,8 +308,12 @@ func newApp(ctx context.Context, cfg serveConfig, log *slog.Logger) (*app, error
 		_, err := wallet.ParsePublicKey(k)
 		return err
 	}))
+	if a.reconciler, err = newReconciler(engine, db, ops, cfg.allowHosts, rootCAs, log); err != nil {
+		a.close()
+		return nil, err
+	}
 	a.api = httpapi.New(httpapi.Config{
-		Catalog: a.catalog, Orders: a.orders, Operators: ops, Operator: ops, ServiceTokens: tokens,
+		Catalog: a.catalog, Orders: a.orders, Operators: ops, Operator: ops, Reconcile: a.reconciler, ServiceTokens: tokens,
 		Signatures: verifier.Middleware(signature.Optional), SignedAddress: signature.AddressFrom,
 		MockPayments: cfg.mockPayments, DenyPrivateBackends: !cfg.privateBack, Logger: log,
 		Metrics: a.ops.observer(cfg.ops.metrics), MetricsHandler: a.ops.handler(cfg.ops.metrics),
@@ -388,11 +404,18 @@ func runServe(ctx context.Context, cfg serveConfig) error {
 	} else {
 		pollerDone <- nil
 	}
+	scheduleDone := make(chan error, 1)
+	if a.schedule != nil {
+		go func() { scheduleDone <- a.reconciler.RunDaily(wctx, *a.schedule) }()
+	} else {
+		scheduleDone <- nil
+	}
 	log.Info("vmarket listening", "addr", ln.Addr().String(), "public_url", publicURL(cfg), "network", cfg.network, "data_dir", cfg.dataDir, "database", a.db.Path())
 	err = a.api.Serve(ctx, ln, cfg.grace)
 	stopWorker()
 	<-workerDone
 	<-pollerDone
+	<-scheduleDone
 	log.Info("vmarket stopped")
 	return err
 }

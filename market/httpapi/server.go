@@ -17,6 +17,7 @@ import (
 	"github.com/vmarket/vmarket/market"
 	"github.com/vmarket/vmarket/market/opauth"
 	"github.com/vmarket/vmarket/market/operator"
+	"github.com/vmarket/vmarket/market/reconcile"
 )
 
 // Default body limits.
@@ -46,6 +47,8 @@ type Config struct {
 	Operators OperatorVerifier
 	// Operator serves the admin API under /api/v1/admin; nil leaves it out.
 	Operator *operator.Service
+	// Reconcile serves /api/v1/admin/reconcile; nil leaves it out.
+	Reconcile *reconcile.Service
 	// Metrics, when set, observes every request; MetricsHandler, when
 	// set, is served at GET /metrics.
 	Metrics        RequestObserver
@@ -135,6 +138,7 @@ func (s *Server) routes() {
 	s.orderRoutes()
 	s.userAPIRoutes()
 	s.adminRoutes()
+	s.reconcileRoutes()
 	s.metricsRoutes()
 	s.echo.GET("/healthz", func(c echo.Context) error {
 		return c.JSONBlob(http.StatusOK, []byte(`{"status":"ok"}`))
