@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/vmarket/vmarket/market"
 	"github.com/vmarket/vmarket/market/client"
 	"github.com/vmarket/vmarket/market/opauth"
@@ -306,4 +308,52 @@ func sortMismatches(ms []reconcile.Mismatch) {
 	slices.SortFunc(ms, func(a, b reconcile.Mismatch) int {
 		return strings.Compare(a.Kind+" "+a.OrderNo, b.Kind+" "+b.OrderNo)
 	})
+}
+
+// TestVCCReconcileScheduleFlags checks serve's schedule flags: off by
+// default, HH:MM from the flag or VMARKET_VCC_RECONCILE_AT, bad times
+// refused before anything starts.
+func TestVCCReconcileScheduleFlags(t *testing.T) {
+	t.Setenv("VMARKET_VCC_RECONCILE_AT", "")
+	t.Setenv("VMARKET_VCC_RECONCILE_PROVIDERS", "")
+	tests := []struct {
+		name string
+		env  map[string]string
+		args []string
+		want *reconcile.Schedule
+		bad  string
+	}{
+		{name: "off by default"},
+		{name: "flag", args: []string{"--vcc-reconcile-at", "02:30"},
+			want: &reconcile.Schedule{At: reconcile.Clock{Hour: 2, Minute: 30}, Providers: []string{reconcile.DefaultProvider}}},
+		{name: "environment", env: map[string]string{"VMARKET_VCC_RECONCILE_AT": "6:05", "VMARKET_VCC_RECONCILE_PROVIDERS": "a,b"},
+			want: &reconcile.Schedule{At: reconcile.Clock{Hour: 6, Minute: 5}, Providers: []string{"a", "b"}}},
+		{name: "bad time", args: []string{"--vcc-reconcile-at", "25:00"}, bad: "--vcc-reconcile-at"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			for k, v := range tc.env {
+				t.Setenv(k, v)
+			}
+			var rc reconcileConfig
+			cmd := &cobra.Command{Use: "serve"}
+			addReconcileFlags(cmd, &rc)
+			if err := cmd.Flags().Parse(tc.args); err != nil {
+				t.Fatal(err)
+			}
+			got, err := rc.schedule()
+			if tc.bad != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.bad) {
+					t.Fatalf("want an error naming %s, got %v", tc.bad, err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if (got == nil) != (tc.want == nil) || (got != nil && (got.At != tc.want.At || !slices.Equal(got.Providers, tc.want.Providers))) {
+				t.Fatalf("schedule %+v, want %+v", got, tc.want)
+			}
+		})
+	}
 }
