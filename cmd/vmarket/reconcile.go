@@ -6,11 +6,16 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/vmarket/vmarket/market/reconcile"
 )
+
+// reconcileTimeout is the default --timeout of the reconcile commands:
+// more than the server's script deadline (reconcile.DefaultTimeout).
+const reconcileTimeout = time.Minute
 
 func newReconcileCmd() *cobra.Command {
 	cmd := &cobra.Command{
@@ -55,6 +60,12 @@ token.`,
 		},
 	}
 	addAdminFlags(cmd, &f)
+	// A run fetches VCC's file on the server: give it more than the
+	// admin commands' usual 30 s.
+	if fl := cmd.PersistentFlags().Lookup("timeout"); fl != nil {
+		_ = fl.Value.Set(reconcileTimeout.String())
+		fl.DefValue = reconcileTimeout.String()
+	}
 	cmd.Flags().StringVar(&day, "day", "", "day to reconcile, yyyyMMdd in China time (default yesterday)")
 	cmd.PersistentFlags().StringVar(&provider, "provider", "", "provider (default "+reconcile.DefaultProvider+")")
 

@@ -280,6 +280,9 @@ func TestVCCReconciliationEndToEnd(t *testing.T) {
 			ok++
 		} else {
 			failedRuns++
+			if !strings.Contains(r.Result, `"day":"`+day+`"`) || !strings.Contains(r.Error, "no reconciliation file") {
+				t.Fatalf("failed run record %+v", r)
+			}
 		}
 		for _, s := range []string{sftpPass, apiKey} {
 			if strings.Contains(r.Result+r.Error, s) {

@@ -77,8 +77,9 @@ const (
 	// TopUpOption is the service option holding a gas top-up's amount in
 	// yuan; service types declaring it are the provider's gas top-up types.
 	TopUpOption = "topUpCNY"
-	// DefaultTimeout bounds one reconciliation's script run.
-	DefaultTimeout = time.Minute
+	// DefaultTimeout bounds one reconciliation's script run (within the
+	// API's 60 s write timeout).
+	DefaultTimeout = 40 * time.Second
 	// DayLayout is the layout of days: yyyyMMdd.
 	DayLayout = "20060102"
 	// VCCTimeLayout is the layout of VCC times: yyyyMMddHHmmss, China time.
@@ -376,9 +377,10 @@ func (s *Service) record(provider, day string, rep *Report, res *runtime.Result,
 		rec = &cp
 	}
 	run := operator.RunOf(RunKind, SourceVCC, rec, err)
-	if res == nil && err != nil {
-		// Failed before the script ran: say which day.
-		run.Error = day + ": " + run.Error
+	if rep == nil {
+		// A failed run still says which day it was for.
+		b, _ := json.Marshal(map[string]string{"source": SourceVCC, "provider": provider, "day": day})
+		run.Result = string(b)
 	}
 	run.Provider, run.Version = provider, s.version
 	s.cfg.Recorder.Record(run)
