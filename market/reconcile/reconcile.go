@@ -487,14 +487,14 @@ type scriptReport struct {
 
 // reportOf reads the script's result.
 func reportOf(v any) (*Report, error) {
+	if _, ok := v.(map[string]any); !ok {
+		return nil, fmt.Errorf("must return a report table, not %T", v)
+	}
 	b, err := json.Marshal(v)
 	if err != nil {
 		return nil, fmt.Errorf("result: %w", err)
 	}
 	var sr scriptReport
-	if _, ok := v.(map[string]any); !ok {
-		return nil, fmt.Errorf("must return a report table, not %T", v)
-	}
 	if err := json.Unmarshal(b, &sr); err != nil {
 		return nil, fmt.Errorf("result: %w", err)
 	}
