@@ -81,6 +81,18 @@ func (s *allocSampler) sample() {
 	}
 }
 
+// currentAllocs reads the process's cumulative heap allocation count now
+// (a synchronous read, for the rare moments the sampler's lag matters).
+func currentAllocs() uint64 {
+	var s [1]metrics.Sample
+	s[0].Name = "/gc/heap/allocs:bytes"
+	metrics.Read(s[:])
+	if s[0].Value.Kind() != metrics.KindUint64 {
+		return 0
+	}
+	return s[0].Value.Uint64()
+}
+
 // allocs returns the last sampled cumulative allocation count.
 func (s *allocSampler) allocs() uint64 { return s.value.Load() }
 
@@ -137,11 +149,31 @@ const (
 
 // measure estimates the live memory reachable by run r.
 func (vs *vmState) measure(r *run) int64 {
+	// The walker's sets live on the state and are cleared, not remade,
+	// so repeated walks of a big heap do not allocate it again each time.
+	if vs.walkSeen == nil {
+		vs.walkSeen, vs.walkStrings = map[any]struct{}{}, map[*byte]struct{}{}
+	}
+	defer func() {
+		if len(vs.walkSeen) > 1<<16 {
+			// Do not keep a huge set alive on a pooled state.
+			vs.walkSeen, vs.walkStrings, vs.walkWork = nil, nil, nil
+			return
+		}
+		clear(vs.walkSeen)
+		clear(vs.walkStrings)
+	}()
 	w := walker{
 		vs:      vs,
-		seen:    make(map[any]struct{}),
-		strings: make(map[*byte]struct{}),
+		seen:    vs.walkSeen,
+		strings: vs.walkStrings,
+		work:    vs.walkWork[:0],
 	}
+	defer func() {
+		if vs.walkSeen != nil {
+			vs.walkWork = w.work[:0]
+		}
+	}()
 	w.push(r.env)
 	w.push(r.input)
 	if r.loaded != nil {

@@ -145,8 +145,11 @@ func (r *run) tripAndRaise(L *lua.LState, limit, detail string) {
 // measure runs the memory walker and trips the memory limit when the
 // estimate plus extra (bytes about to be allocated) exceeds the budget.
 func (r *run) measure(extra int64) {
-	r.allocBase = r.allocs.Load()
 	r.estimate = r.vs.measure(r)
+	// Count from after the walk: the walker's own allocations must not
+	// look like the script's, or a big heap would be walked on every
+	// check (each walk allocating enough to trigger the next).
+	r.allocBase = max(r.allocs.Load(), currentAllocs())
 	r.allocLimit = r.allocBase + uint64(max(r.limits.MemoryBytes-r.estimate, r.limits.MemoryBytes/8))
 	if r.estimate > r.peak {
 		r.peak = r.estimate

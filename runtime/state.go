@@ -42,6 +42,11 @@ type vmState struct {
 
 	run    *run
 	broken bool
+
+	// Reused by the memory walker (see measure).
+	walkSeen    map[any]struct{}
+	walkStrings map[*byte]struct{}
+	walkWork    []lua.LValue
 }
 
 // newVMState builds a sandboxed Lua state.
