@@ -1,14 +1,8 @@
 package scripts_test
 
 import (
-	"bytes"
-	"context"
-	"slices"
-	"testing"
-	"time"
-
-	"github.com/vmarket/vmarket/runtime/luatest"
 	"github.com/vmarket/vmarket/scripts/luafixture"
+	"testing"
 )
 
 // TestLua runs every bundled module's Lua tests (<name>/*_test.lua)
@@ -25,31 +19,6 @@ func TestLua(t *testing.T) {
 		{dir: "kassa24", fixture: "kassa24", fakes: []string{"kassa24fake"}},
 	}
 	for _, tc := range tests {
-		t.Run(tc.dir, func(t *testing.T) {
-			ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
-			defer cancel()
-			fx, err := luafixture.For(ctx, tc.dir)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer fx.Close()
-			var names []string
-			for _, f := range fx.Started {
-				names = append(names, f.Name)
-			}
-			if fx.Name != tc.fixture || !slices.Equal(names, tc.fakes) {
-				t.Fatalf("fixture %s started %v, want %s with %v", fx.Name, names, tc.fixture, tc.fakes)
-			}
-			rep, err := fx.Run(ctx, luatest.Config{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			var buf bytes.Buffer
-			rep.Write(&buf, testing.Verbose())
-			if !rep.OK() {
-				t.Fatalf("Lua tests of %s failed:\n%s", tc.dir, buf.String())
-			}
-			t.Logf("%s", buf.String())
-		})
+		t.Run(tc.dir, func(t *testing.T) { luafixture.RunTest(t, tc.dir, tc.fixture, tc.fakes...) })
 	}
 }
