@@ -64,7 +64,7 @@ func MapResolver(modules map[string]string) ModuleResolver {
 // the short sha256 of the source.
 func FSResolver(fsys fs.FS) ModuleResolver {
 	return ResolverFunc(func(_ context.Context, name string) (string, string, bool, error) {
-		if !validModuleName(name) {
+		if !ValidModuleName(name) {
 			return "", "", false, nil
 		}
 		p := strings.ReplaceAll(name, ".", "/")
@@ -87,9 +87,9 @@ func sourceVersion(src string) string {
 	return hex.EncodeToString(sum[:6])
 }
 
-// validModuleName accepts names of letters, digits, '_' and '-', joined by
-// dots, at most 128 bytes.
-func validModuleName(name string) bool {
+// ValidModuleName reports whether name can be a Lua module name: letters,
+// digits, '_' and '-', joined by dots, at most 128 bytes.
+func ValidModuleName(name string) bool {
 	if name == "" || len(name) > 128 {
 		return false
 	}
@@ -169,7 +169,7 @@ func (vs *vmState) require(L *lua.LState) int {
 	if r.opts.Resolver != nil {
 		res = r.opts.Resolver
 	}
-	if res == nil || !validModuleName(name) {
+	if res == nil || !ValidModuleName(name) {
 		L.RaiseError("module '%s' not found", name)
 	}
 	src, version, ok, err := res.Resolve(r.blocking(), name)

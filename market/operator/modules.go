@@ -391,7 +391,7 @@ func (s *Service) BindHook(ctx context.Context, caller market.Caller, h Hook) (*
 	if h.Function == "" {
 		h.Function = FunctionFor(h.Event)
 	}
-	if !validName(h.Function) || strings.Contains(h.Function, ".") {
+	if !runtime.ValidModuleName(h.Function) || strings.Contains(h.Function, ".") {
 		return nil, market.Invalid("function", "%q is not a function name", h.Function)
 	}
 	mod, ok := s.mods.Load().modules[h.Module]

@@ -242,25 +242,6 @@ func FunctionFor(event string) string {
 	return "on_" + f
 }
 
-// validName reports whether name is a module name: letters, digits, '_'
-// and '-', joined by dots, at most 128 bytes (the runtime's rule).
-func validName(name string) bool {
-	if name == "" || len(name) > 128 {
-		return false
-	}
-	for _, part := range strings.Split(name, ".") {
-		if part == "" {
-			return false
-		}
-		for _, c := range part {
-			if !(c == '_' || c == '-' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
-				return false
-			}
-		}
-	}
-	return true
-}
-
 // reservedName reports whether a module name is taken by the sandbox's
 // libraries and host modules, which require finds first.
 func reservedName(name string) bool {
@@ -274,7 +255,7 @@ func reservedName(name string) bool {
 
 // checkModuleName validates a module name for field.
 func checkModuleName(field, name string) error {
-	if !validName(name) {
+	if !runtime.ValidModuleName(name) {
 		return market.Invalid(field, "%q is not a module name (letters, digits, '_' and '-', joined by dots, at most 128 bytes)", name)
 	}
 	if reservedName(name) {
