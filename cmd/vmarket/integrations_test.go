@@ -159,6 +159,38 @@ func (b *buyer) userService(id string) (secret string, data map[string]any) {
 	return string(s), us.UserService
 }
 
+// startVCCApp starts an app whose scripts trust vcc's TLS certificate
+// (through --script-ca-file, as an operator trusts a private CA), points
+// the bundled gas top-up type at vcc (its apiHost: the scripts call
+// apiHost + /vcc-openapi/) and sets the provider's API key.
+func startVCCApp(t *testing.T, vcc *vccfake.Server, apiKey string, mutate func(*serveConfig)) (*buyer, string, *app) {
+	t.Helper()
+	caFile := filepath.Join(t.TempDir(), "vcc-ca.pem")
+	if err := os.WriteFile(caFile, vcc.CACertPEM(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	base, a := startApp(t, func(c *serveConfig) {
+		c.scriptCAFile = caFile
+		if mutate != nil {
+			mutate(c)
+		}
+	})
+	b := newBuyer(t, base, a)
+	bundles, err := templates.Bundled()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, bd := range bundles {
+		if bd.Name == "vcc-gas-topup" {
+			templates.Expand(bd.Template, base)
+			bd.Template.Categories[0].ServiceTypes[0].APIHost = vcc.URL()
+			call(t, b.admin, "POST", "/api/v1/template/add", nil, bd.Template, nil)
+		}
+	}
+	b.setting("towngas-vcc", "vcc.api_key", apiKey, true)
+	return b, base, a
+}
+
 func TestVCCGasTopupEndToEnd(t *testing.T) {
 	const apiKey = "vcc-e2e-key"
 	vcc := vccfake.New(vccfake.Config{APIKey: apiKey, Accounts: []vccfake.Account{
@@ -166,34 +198,8 @@ func TestVCCGasTopupEndToEnd(t *testing.T) {
 		{AccountNo: "880002", CustomerName: "李小龙", Balance: 100_000_00, Status: "FROZEN"},
 	}})
 	defer vcc.Close()
-	// The fake serves TLS with its own certificate: scripts trust it
-	// through --script-ca-file, as an operator trusts a private CA.
-	caFile := filepath.Join(t.TempDir(), "vcc-ca.pem")
-	if err := os.WriteFile(caFile, vcc.CACertPEM(), 0o600); err != nil {
-		t.Fatal(err)
-	}
-
-	// setUp starts an app, points the bundled template's type at the fake
-	// (its apiHost: the scripts call apiHost + /vcc-openapi/) and sets the
-	// provider's API key.
 	setUp := func(t *testing.T, mutate func(*serveConfig)) *buyer {
-		base, a := startApp(t, func(c *serveConfig) {
-			c.scriptCAFile = caFile
-			mutate(c)
-		})
-		b := newBuyer(t, base, a)
-		bundles, err := templates.Bundled()
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, bd := range bundles {
-			if bd.Name == "vcc-gas-topup" {
-				templates.Expand(bd.Template, base)
-				bd.Template.Categories[0].ServiceTypes[0].APIHost = vcc.URL()
-				call(t, b.admin, "POST", "/api/v1/template/add", nil, bd.Template, nil)
-			}
-		}
-		b.setting("towngas-vcc", "vcc.api_key", apiKey, true)
+		b, _, _ := startVCCApp(t, vcc, apiKey, mutate)
 		return b
 	}
 	calls := func(resource, orderNo string) int { return vcc.OrderCalls(resource, orderNo) }

@@ -6,8 +6,6 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -23,7 +21,6 @@ import (
 	"github.com/vmarket/vmarket/market/reconcile"
 	"github.com/vmarket/vmarket/scripts/sftpfake"
 	"github.com/vmarket/vmarket/scripts/vcc/vccfake"
-	"github.com/vmarket/vmarket/templates"
 )
 
 // TestVCCReconciliationEndToEnd buys and pays gas top-ups of the bundled
@@ -50,26 +47,8 @@ func TestVCCReconciliationEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sftp.Close()
-	caFile := filepath.Join(t.TempDir(), "vcc-ca.pem")
-	if err := os.WriteFile(caFile, vcc.CACertPEM(), 0o600); err != nil {
-		t.Fatal(err)
-	}
-
-	base, a := startApp(t, func(c *serveConfig) { c.scriptCAFile = caFile })
-	b := newBuyer(t, base, a)
-	bundles, err := templates.Bundled()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, bd := range bundles {
-		if bd.Name == "vcc-gas-topup" {
-			templates.Expand(bd.Template, base)
-			bd.Template.Categories[0].ServiceTypes[0].APIHost = vcc.URL()
-			call(t, b.admin, "POST", "/api/v1/template/add", nil, bd.Template, nil)
-		}
-	}
+	b, base, a := startVCCApp(t, vcc, apiKey, nil)
 	const provider = "towngas-vcc"
-	b.setting(provider, "vcc.api_key", apiKey, true)
 	b.setting(provider, "vcc.sftp.host", sftp.Host(), false)
 	b.setting(provider, "vcc.sftp.port", strconv.Itoa(sftp.Port()), false)
 	b.setting(provider, "vcc.sftp.user", sftpUser, false)
