@@ -195,7 +195,6 @@ end
 -- client
 
 local setting = integration.setting
-
 local sleep = integration.sleep
 
 local Client = {}
